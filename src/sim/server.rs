@@ -1,0 +1,320 @@
+//! The simulator's HTTP surface: the four snapshot operations on
+//! `/v1/{project_id}/stream/snapshot`, plus `/admin/*` for fault injection and call counts.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+
+use super::auth::{self, AuthConfig};
+use super::faults::{FaultSettings, Faults, Verdict};
+use super::store::Store;
+use super::validate::validate;
+use crate::upstream::model::{ErrorBody, ListResponse, LiveSnapshotConfig, codes};
+use crate::upstream::signer;
+
+pub struct Simulator {
+    pub store: Store,
+    pub auth: AuthConfig,
+    pub faults: Faults,
+}
+
+impl Simulator {
+    pub fn new(store: Store, auth: AuthConfig, faults: FaultSettings) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            auth,
+            faults: Faults::new(faults),
+        })
+    }
+
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/v1/{project_id}/stream/snapshot", any(snapshot))
+            .route("/admin/stats", get(stats))
+            .route("/admin/stats/reset", post(reset_stats))
+            .route("/admin/faults", get(get_faults).put(put_faults))
+            .route("/healthz", get(|| async { "ok" }))
+            .with_state(self.clone())
+    }
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    sim: Arc<Simulator>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, sim.router())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+struct Answer {
+    status: StatusCode,
+    body: Vec<u8>,
+    code: Option<String>,
+    retry_after: Option<u64>,
+}
+
+impl Answer {
+    fn ok(body: Vec<u8>) -> Self {
+        Self {
+            status: StatusCode::OK,
+            body,
+            code: None,
+            retry_after: None,
+        }
+    }
+    fn error(status: u16, code: &str, msg: impl Into<String>) -> Self {
+        let body = serde_json::to_vec(&ErrorBody::new(code, msg)).unwrap_or_default();
+        Self {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            body,
+            code: Some(code.to_string()),
+            retry_after: None,
+        }
+    }
+    fn invalid(msg: impl Into<String>) -> Self {
+        Self::error(400, codes::INVALID_PARAMETER, msg)
+    }
+}
+
+fn operation_of(method: &Method) -> Option<&'static str> {
+    Some(match *method {
+        Method::GET => "list",
+        Method::POST => "create",
+        Method::PUT => "update",
+        Method::DELETE => "delete",
+        _ => return None,
+    })
+}
+
+async fn snapshot(
+    State(sim): State<Arc<Simulator>>,
+    Path(project): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let request_id = hex::encode(rand::random::<[u8; 16]>());
+    let answer = handle(&sim, &project, &method, &uri, &headers, &body).await;
+    sim.faults.record_status(answer.status.as_u16());
+    tracing::info!(
+        target: "live_api_sim",
+        "{} {}{} -> {} {} {}ms request_id={}",
+        method,
+        uri.path(),
+        uri.query().map(|q| format!("?{q}")).unwrap_or_default(),
+        answer.status.as_u16(),
+        answer.code.as_deref().unwrap_or(""),
+        started.elapsed().as_millis(),
+        request_id
+    );
+    let mut response = (answer.status, answer.body).into_response();
+    let h = response.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        h.insert("x-request-id", v);
+    }
+    if let Some(secs) = answer.retry_after {
+        h.insert("retry-after", HeaderValue::from(secs));
+    }
+    response
+}
+
+async fn handle(
+    sim: &Simulator,
+    project: &str,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Answer {
+    let latency = sim.faults.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let parts = auth::RequestParts {
+        method: method.as_str(),
+        path: uri.path(),
+        raw_query: uri.query().unwrap_or(""),
+        headers,
+        body,
+        project_in_path: project,
+    };
+    if let Err(why) = auth::check(&sim.auth, &parts) {
+        return Answer::error(401, codes::SIGNATURE_FAILED, why);
+    }
+    let Some(operation) = operation_of(method) else {
+        return Answer::error(
+            405,
+            codes::INVALID_PARAMETER,
+            format!("method {method} is not supported"),
+        );
+    };
+    match sim.faults.admit(operation) {
+        Verdict::Proceed => {}
+        Verdict::Throttle => {
+            let mut a = Answer::error(
+                429,
+                codes::THROTTLED,
+                "The throttling threshold has been reached: policy user over ratelimit",
+            );
+            a.retry_after = Some(sim.faults.retry_after_secs());
+            return a;
+        }
+        Verdict::Fail { status, code } => return Answer::error(status, &code, "injected failure"),
+    }
+    let query = signer::parse_query(uri.query().unwrap_or(""));
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    match operation {
+        "list" => list(
+            sim,
+            project,
+            param("domain"),
+            param("app_name"),
+            param("limit"),
+            param("offset"),
+        ),
+        "create" | "update" => {
+            let config: LiveSnapshotConfig = match serde_json::from_slice(body) {
+                Ok(c) => c,
+                Err(e) => {
+                    return Answer::invalid(format!(
+                        "Request Illegal: body is not a LiveSnapshotConfig: {e}"
+                    ));
+                }
+            };
+            if let Err(msg) = validate(&config) {
+                return Answer::invalid(format!("Request Illegal: {msg}"));
+            }
+            if operation == "create" {
+                create(sim, project, config).await
+            } else {
+                update(sim, project, config)
+            }
+        }
+        _ => delete(sim, project, param("domain"), param("app_name")),
+    }
+}
+
+fn list(
+    sim: &Simulator,
+    project: &str,
+    domain: Option<&str>,
+    app: Option<&str>,
+    limit: Option<&str>,
+    offset: Option<&str>,
+) -> Answer {
+    let Some(domain) = domain.filter(|d| !d.is_empty()) else {
+        return Answer::invalid("Request Illegal: domain is required");
+    };
+    let limit = match limit.map(str::parse::<i64>) {
+        None => 10,
+        Some(Ok(n)) if (1..=100).contains(&n) => n,
+        _ => return Answer::invalid("Request Illegal: limit must be an integer in [1, 100]"),
+    };
+    let offset = match offset.map(str::parse::<i64>) {
+        None => 0,
+        Some(Ok(n)) if n >= 0 => n,
+        _ => return Answer::invalid("Request Illegal: offset must be a non-negative integer"),
+    };
+    let all = sim
+        .store
+        .list(project, domain, app.filter(|a| !a.is_empty()));
+    // Page-number semantics: offset is the 0-based page index.
+    let page: Vec<_> = all
+        .iter()
+        .skip((offset * limit) as usize)
+        .take(limit as usize)
+        .cloned()
+        .collect();
+    let resp = ListResponse {
+        total: all.len() as i64,
+        offset,
+        limit,
+        snapshot_config_list: page,
+    };
+    Answer::ok(serde_json::to_vec(&resp).unwrap_or_default())
+}
+
+fn store_failure(e: super::store::StoreError) -> Answer {
+    tracing::error!(target: "live_api_sim", "{e}");
+    Answer::error(
+        500,
+        codes::INTERNAL,
+        "Internal error: state could not be saved",
+    )
+}
+
+async fn create(sim: &Simulator, project: &str, config: LiveSnapshotConfig) -> Answer {
+    match sim.store.insert_new(project, config) {
+        Ok(true) => {
+            if sim.faults.take_hang_after_create() {
+                // The template is committed but the caller never hears so.
+                std::future::pending::<()>().await;
+            }
+            Answer::ok(Vec::new())
+        }
+        Ok(false) => Answer::error(400, codes::ALREADY_EXISTS, "The resource already exists"),
+        Err(e) => store_failure(e),
+    }
+}
+
+fn update(sim: &Simulator, project: &str, config: LiveSnapshotConfig) -> Answer {
+    match sim.store.replace(project, config) {
+        Ok(true) => Answer::ok(Vec::new()),
+        Ok(false) => Answer::error(400, codes::NOT_FOUND, "The resource does not exist"),
+        Err(e) => store_failure(e),
+    }
+}
+
+fn delete(sim: &Simulator, project: &str, domain: Option<&str>, app: Option<&str>) -> Answer {
+    let (Some(domain), Some(app)) = (
+        domain.filter(|d| !d.is_empty()),
+        app.filter(|a| !a.is_empty()),
+    ) else {
+        return Answer::invalid("Request Illegal: domain and app_name are required");
+    };
+    match sim.store.remove(project, domain, app) {
+        Ok(true) => Answer::ok(Vec::new()),
+        Ok(false) => Answer::error(400, codes::NOT_FOUND, "The resource does not exist"),
+        Err(e) => store_failure(e),
+    }
+}
+
+async fn stats(State(sim): State<Arc<Simulator>>) -> impl IntoResponse {
+    let mut s = sim.faults.stats();
+    s.templates = sim.store.len();
+    axum::Json(s)
+}
+
+async fn reset_stats(State(sim): State<Arc<Simulator>>) -> impl IntoResponse {
+    sim.faults.reset_stats();
+    StatusCode::NO_CONTENT
+}
+
+async fn get_faults(State(sim): State<Arc<Simulator>>) -> impl IntoResponse {
+    axum::Json(sim.faults.settings())
+}
+
+async fn put_faults(
+    State(sim): State<Arc<Simulator>>,
+    axum::Json(settings): axum::Json<FaultSettings>,
+) -> impl IntoResponse {
+    sim.faults.set(settings.clone());
+    axum::Json(settings)
+}

@@ -1,0 +1,33 @@
+//! The seam between the reconcile loop and the cloud: the operator only ever calls these.
+
+use async_trait::async_trait;
+
+use super::error::ApiError;
+use super::model::LiveSnapshotConfig;
+
+#[async_trait]
+pub trait SnapshotApi: Send + Sync {
+    /// The project the calls act in (part of a template's identity).
+    fn project_id(&self) -> &str;
+    /// The template of (domain, app_name), by a targeted list; `None` when absent.
+    async fn observe(
+        &self,
+        domain: &str,
+        app_name: &str,
+    ) -> Result<Option<LiveSnapshotConfig>, ApiError>;
+    /// Every template of a domain, all pages.
+    async fn list_domain(&self, domain: &str) -> Result<Vec<LiveSnapshotConfig>, ApiError>;
+    async fn create(&self, config: &LiveSnapshotConfig) -> Result<(), ApiError>;
+    async fn update(&self, config: &LiveSnapshotConfig) -> Result<(), ApiError>;
+    async fn delete(&self, domain: &str, app_name: &str) -> Result<(), ApiError>;
+}
+
+/// Told of every upstream call, for metrics.
+pub trait CallObserver: Send + Sync {
+    fn observe_call(
+        &self,
+        operation: super::error::Operation,
+        status: Option<u16>,
+        elapsed: std::time::Duration,
+    );
+}

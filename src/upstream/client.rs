@@ -1,0 +1,384 @@
+//! HTTP client for the snapshot-template API, signing with AK/SK or sending an IAM token.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use reqwest::{Method, StatusCode};
+
+use super::api::{CallObserver, SnapshotApi};
+use super::error::{ApiError, Operation};
+use super::model::{ErrorBody, ListResponse, LiveSnapshotConfig};
+use super::signer;
+
+/// The largest page the API serves.
+pub const PAGE_LIMIT: u32 = 100;
+
+/// An access key pair. `Debug` never shows the secret parts.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub access_key: String,
+    pub secret_key: String,
+    pub security_token: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key", &"<redacted>")
+            .field("secret_key", &"<redacted>")
+            .field(
+                "security_token",
+                &self.security_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub enum Auth {
+    AkSk(Credentials),
+    Token(String),
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::AkSk(c) => f.debug_tuple("AkSk").field(c).finish(),
+            Auth::Token(_) => f.write_str("Token(<redacted>)"),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// `https://live.{region}.myhuaweicloud.com`, or `http://127.0.0.1:PORT` for the simulator.
+    pub endpoint: String,
+    pub project_id: String,
+    pub auth: Auth,
+    /// Limit for one whole call, connect to last byte.
+    pub timeout: Duration,
+}
+
+impl ClientConfig {
+    pub fn endpoint_for_region(region: &str) -> String {
+        format!("https://live.{region}.myhuaweicloud.com")
+    }
+}
+
+pub struct LiveClient {
+    http: reqwest::Client,
+    base: url::Url,
+    host: String,
+    config: ClientConfig,
+    observer: Option<Arc<dyn CallObserver>>,
+}
+
+impl std::fmt::Debug for LiveClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveClient")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl LiveClient {
+    pub fn new(config: ClientConfig) -> Result<Self, ApiError> {
+        let base = url::Url::parse(&config.endpoint)
+            .map_err(|e| ApiError::Config(format!("endpoint {:?}: {e}", config.endpoint)))?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(ApiError::Config(format!(
+                "endpoint {:?} must be http or https",
+                config.endpoint
+            )));
+        }
+        let host = match (base.host_str(), base.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            (None, _) => {
+                return Err(ApiError::Config(format!(
+                    "endpoint {:?} has no host",
+                    config.endpoint
+                )));
+            }
+        };
+        if config.project_id.is_empty() || config.project_id.contains('/') {
+            return Err(ApiError::Config(
+                "project id must be a non-empty path segment".into(),
+            ));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| ApiError::Config(e.to_string()))?;
+        Ok(Self {
+            http,
+            base,
+            host,
+            config,
+            observer: None,
+        })
+    }
+
+    pub fn with_observer(mut self, observer: Arc<dyn CallObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    fn path(&self) -> String {
+        format!(
+            "{}/v1/{}/stream/snapshot",
+            self.base.path().trim_end_matches('/'),
+            self.config.project_id
+        )
+    }
+
+    async fn call(
+        &self,
+        operation: Operation,
+        method: Method,
+        query: &[(String, String)],
+        body: Option<Vec<u8>>,
+    ) -> Result<Vec<u8>, ApiError> {
+        let started = Instant::now();
+        let result = self.send(operation, method, query, body).await;
+        if let Some(obs) = &self.observer {
+            let status = match &result {
+                Ok(_) => Some(200),
+                Err(ApiError::Status { status, .. }) => Some(*status),
+                Err(_) => None,
+            };
+            obs.observe_call(operation, status, started.elapsed());
+        }
+        result
+    }
+
+    async fn send(
+        &self,
+        operation: Operation,
+        method: Method,
+        query: &[(String, String)],
+        body: Option<Vec<u8>>,
+    ) -> Result<Vec<u8>, ApiError> {
+        let path = self.path();
+        let mut url = self.base.clone();
+        url.set_path(&path);
+        if !query.is_empty() {
+            url.query_pairs_mut()
+                .extend_pairs(query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        }
+        let content_type = if body.is_some() {
+            "application/json; charset=UTF-8"
+        } else {
+            "application/json"
+        };
+        let mut headers: Vec<(String, String)> = vec![
+            ("Content-Type".into(), content_type.into()),
+            ("Host".into(), self.host.clone()),
+        ];
+        match &self.config.auth {
+            Auth::AkSk(creds) => {
+                let date = jiff::Timestamp::now()
+                    .strftime(signer::DATE_FORMAT)
+                    .to_string();
+                headers.push(("X-Project-Id".into(), self.config.project_id.clone()));
+                headers.push(("X-Sdk-Date".into(), date.clone()));
+                if let Some(token) = &creds.security_token {
+                    headers.push(("X-Security-Token".into(), token.clone()));
+                }
+                let req = signer::SignableRequest {
+                    method: method.as_str(),
+                    path: &path,
+                    query,
+                    headers: &headers,
+                    body: body.as_deref().unwrap_or_default(),
+                };
+                let auth = signer::authorization(&creds.access_key, &creds.secret_key, &date, &req);
+                headers.push(("Authorization".into(), auth));
+            }
+            Auth::Token(token) => headers.push(("X-Auth-Token".into(), token.clone())),
+        }
+        let mut builder = self.http.request(method, url);
+        for (k, v) in &headers {
+            // reqwest derives Host from the URL; sending it twice would confuse servers.
+            if !k.eq_ignore_ascii_case("host") {
+                builder = builder.header(k, v);
+            }
+        }
+        if let Some(body) = body {
+            builder = builder.body(body);
+        }
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| self.transport_error(operation, e))?;
+        let status = response.status();
+        let request_id = response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(operation, e))?
+            .to_vec();
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        let parsed: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_default();
+        Err(ApiError::Status {
+            operation,
+            status: status.as_u16(),
+            code: parsed
+                .code()
+                .unwrap_or(status_code_name(status))
+                .to_string(),
+            message: parsed
+                .msg()
+                .map(str::to_string)
+                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(200).collect()),
+            request_id,
+            retry_after,
+        })
+    }
+
+    fn transport_error(&self, operation: Operation, e: reqwest::Error) -> ApiError {
+        if e.is_timeout() {
+            ApiError::Timeout {
+                operation,
+                timeout: self.config.timeout,
+            }
+        } else {
+            // The URL carries no secret, but strip it anyway to keep messages short.
+            ApiError::Transport {
+                operation,
+                detail: e.without_url().to_string(),
+            }
+        }
+    }
+
+    /// One page of a list call; `offset` is the page index.
+    pub async fn list_page(
+        &self,
+        domain: &str,
+        app_name: Option<&str>,
+        limit: u32,
+        offset: u32,
+    ) -> Result<ListResponse, ApiError> {
+        let mut query = vec![("domain".to_string(), domain.to_string())];
+        if let Some(app) = app_name {
+            query.push(("app_name".into(), app.to_string()));
+        }
+        query.push(("limit".into(), limit.to_string()));
+        query.push(("offset".into(), offset.to_string()));
+        let bytes = self
+            .call(Operation::List, Method::GET, &query, None)
+            .await?;
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode {
+            operation: Operation::List,
+            detail: e.to_string(),
+        })
+    }
+
+    /// Every template of a domain (optionally one app), page by page until `total` is reached or
+    /// a page comes back empty; never more pages than `total` allows, whatever the service says.
+    pub async fn list_all(
+        &self,
+        domain: &str,
+        app_name: Option<&str>,
+    ) -> Result<Vec<LiveSnapshotConfig>, ApiError> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        let mut page = 0u32;
+        let mut max_pages = u32::MAX;
+        while page < max_pages {
+            let resp = self.list_page(domain, app_name, PAGE_LIMIT, page).await?;
+            let total = resp.total.max(0) as u64;
+            max_pages = max_pages.min(
+                total
+                    .div_ceil(PAGE_LIMIT as u64)
+                    .max(1)
+                    .min(u32::MAX as u64) as u32,
+            );
+            if resp.snapshot_config_list.is_empty() {
+                break;
+            }
+            for item in resp.snapshot_config_list {
+                if seen.insert((item.domain.clone(), item.app_name.clone())) {
+                    out.push(item);
+                }
+            }
+            if out.len() as u64 >= total {
+                break;
+            }
+            page += 1;
+        }
+        Ok(out)
+    }
+
+    fn encode(config: &LiveSnapshotConfig, operation: Operation) -> Result<Vec<u8>, ApiError> {
+        serde_json::to_vec(config).map_err(|e| ApiError::Decode {
+            operation,
+            detail: e.to_string(),
+        })
+    }
+}
+
+fn status_code_name(status: StatusCode) -> &'static str {
+    status.canonical_reason().unwrap_or("HTTP error")
+}
+
+#[async_trait]
+impl SnapshotApi for LiveClient {
+    fn project_id(&self) -> &str {
+        &self.config.project_id
+    }
+
+    async fn observe(
+        &self,
+        domain: &str,
+        app_name: &str,
+    ) -> Result<Option<LiveSnapshotConfig>, ApiError> {
+        let found = self.list_all(domain, Some(app_name)).await?;
+        Ok(found
+            .into_iter()
+            .find(|c| c.domain == domain && c.app_name == app_name))
+    }
+
+    async fn list_domain(&self, domain: &str) -> Result<Vec<LiveSnapshotConfig>, ApiError> {
+        self.list_all(domain, None).await
+    }
+
+    async fn create(&self, config: &LiveSnapshotConfig) -> Result<(), ApiError> {
+        let body = Self::encode(config, Operation::Create)?;
+        self.call(Operation::Create, Method::POST, &[], Some(body))
+            .await
+            .map(drop)
+    }
+
+    async fn update(&self, config: &LiveSnapshotConfig) -> Result<(), ApiError> {
+        let body = Self::encode(config, Operation::Update)?;
+        self.call(Operation::Update, Method::PUT, &[], Some(body))
+            .await
+            .map(drop)
+    }
+
+    async fn delete(&self, domain: &str, app_name: &str) -> Result<(), ApiError> {
+        let query = vec![
+            ("domain".to_string(), domain.to_string()),
+            ("app_name".to_string(), app_name.to_string()),
+        ];
+        self.call(Operation::Delete, Method::DELETE, &query, None)
+            .await
+            .map(drop)
+    }
+}

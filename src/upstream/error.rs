@@ -1,0 +1,201 @@
+//! Typed upstream errors and what the operator should do about each.
+
+use std::time::Duration;
+
+use super::model::codes;
+
+/// The upstream operation an error came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Operation {
+    List,
+    Create,
+    Update,
+    Delete,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::List => "list",
+            Operation::Create => "create",
+            Operation::Update => "update",
+            Operation::Delete => "delete",
+        }
+    }
+}
+
+impl std::fmt::Display for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The service answered with an error status.
+    #[error("{operation}: HTTP {status} {code}: {message}{}", request_id.as_deref().map(|r| format!(" (request id {r})")).unwrap_or_default())]
+    Status {
+        operation: Operation,
+        status: u16,
+        code: String,
+        message: String,
+        request_id: Option<String>,
+        retry_after: Option<Duration>,
+    },
+    #[error("{operation}: no answer within {timeout:?}")]
+    Timeout {
+        operation: Operation,
+        timeout: Duration,
+    },
+    #[error("{operation}: connection failed: {detail}")]
+    Transport {
+        operation: Operation,
+        detail: String,
+    },
+    #[error("{operation}: unreadable answer: {detail}")]
+    Decode {
+        operation: Operation,
+        detail: String,
+    },
+    #[error("invalid client configuration: {0}")]
+    Config(String),
+}
+
+/// What the caller should do with an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The request itself is wrong: fix the spec; retrying unchanged will not help.
+    Terminal,
+    /// Credentials are wrong or lack permission.
+    Auth,
+    /// Rate limited; retry after the given delay when the service said one.
+    Throttled(Option<Duration>),
+    /// Worth retrying with backoff: 5xx, timeouts, connection resets.
+    Transient,
+    /// The template does not exist.
+    NotFound,
+    /// Create of a template that already exists.
+    AlreadyExists,
+}
+
+impl ApiError {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            ApiError::Status {
+                status,
+                code,
+                retry_after,
+                ..
+            } => classify(*status, code, *retry_after),
+            ApiError::Timeout { .. } | ApiError::Transport { .. } => ErrorClass::Transient,
+            // A garbled answer is most likely a proxy or a transient fault, not our request.
+            ApiError::Decode { .. } => ErrorClass::Transient,
+            ApiError::Config(_) => ErrorClass::Terminal,
+        }
+    }
+
+    /// The upstream error code, or a short name of the failure for transport errors.
+    pub fn code(&self) -> &str {
+        match self {
+            ApiError::Status { code, .. } => code,
+            ApiError::Timeout { .. } => "Timeout",
+            ApiError::Transport { .. } => "ConnectionFailed",
+            ApiError::Decode { .. } => "BadResponse",
+            ApiError::Config(_) => "InvalidConfig",
+        }
+    }
+}
+
+fn classify(status: u16, code: &str, retry_after: Option<Duration>) -> ErrorClass {
+    match code {
+        codes::ALREADY_EXISTS => return ErrorClass::AlreadyExists,
+        codes::NOT_FOUND => return ErrorClass::NotFound,
+        codes::DATABASE_FAILED | codes::STATE_NOT_ALLOWED => return ErrorClass::Transient,
+        codes::THROTTLED => return ErrorClass::Throttled(retry_after),
+        codes::SIGNATURE_FAILED
+        | codes::SIGNATURE_FAILED_GW
+        | codes::NO_PERMISSION
+        | codes::ACCOUNT_NOT_ALLOWED => {
+            return ErrorClass::Auth;
+        }
+        _ => {}
+    }
+    match status {
+        429 => ErrorClass::Throttled(retry_after),
+        401 | 403 => ErrorClass::Auth,
+        404 => ErrorClass::NotFound,
+        408 => ErrorClass::Transient,
+        400..=499 => ErrorClass::Terminal,
+        _ => ErrorClass::Transient,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(status: u16, code: &str, retry: Option<u64>) -> ApiError {
+        ApiError::Status {
+            operation: Operation::Create,
+            status,
+            code: code.into(),
+            message: "m".into(),
+            request_id: Some("r".into()),
+            retry_after: retry.map(Duration::from_secs),
+        }
+    }
+
+    #[test]
+    fn classifies_by_code_then_status() {
+        assert_eq!(
+            status(400, codes::INVALID_PARAMETER, None).class(),
+            ErrorClass::Terminal
+        );
+        assert_eq!(
+            status(400, codes::ALREADY_EXISTS, None).class(),
+            ErrorClass::AlreadyExists
+        );
+        assert_eq!(
+            status(400, codes::NOT_FOUND, None).class(),
+            ErrorClass::NotFound
+        );
+        assert_eq!(
+            status(400, codes::DATABASE_FAILED, None).class(),
+            ErrorClass::Transient
+        );
+        assert_eq!(
+            status(401, codes::NO_PERMISSION, None).class(),
+            ErrorClass::Auth
+        );
+        assert_eq!(
+            status(403, codes::SIGNATURE_FAILED_GW, None).class(),
+            ErrorClass::Auth
+        );
+        assert_eq!(status(401, "X", None).class(), ErrorClass::Auth);
+        assert_eq!(status(404, "X", None).class(), ErrorClass::NotFound);
+        assert_eq!(
+            status(429, codes::THROTTLED, Some(3)).class(),
+            ErrorClass::Throttled(Some(Duration::from_secs(3)))
+        );
+        assert_eq!(
+            status(429, "other", None).class(),
+            ErrorClass::Throttled(None)
+        );
+        assert_eq!(
+            status(500, "LIVE.100011500", None).class(),
+            ErrorClass::Transient
+        );
+        assert_eq!(status(503, "", None).class(), ErrorClass::Transient);
+        let t = ApiError::Timeout {
+            operation: Operation::List,
+            timeout: Duration::from_secs(1),
+        };
+        assert_eq!(t.class(), ErrorClass::Transient);
+    }
+
+    #[test]
+    fn message_names_operation_code_and_request_id() {
+        let s = status(400, codes::INVALID_PARAMETER, None).to_string();
+        assert_eq!(s, "create: HTTP 400 LIVE.100011001: m (request id r)");
+    }
+}

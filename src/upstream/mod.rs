@@ -1,0 +1,13 @@
+//! Everything that speaks the Live snapshot-template API: the wire model, request signing,
+//! typed errors, the HTTP client and the trait the operator uses to reach it.
+
+pub mod api;
+pub mod client;
+pub mod error;
+pub mod model;
+pub mod signer;
+
+pub use api::SnapshotApi;
+pub use client::{Auth, ClientConfig, Credentials, LiveClient};
+pub use error::{ApiError, ErrorClass};
+pub use model::{ListResponse, LiveSnapshotConfig, ObsLocation};

@@ -1,0 +1,353 @@
+//! The client against the simulator over real HTTP: every operation, paging past 100, each
+//! validation error, bad signatures, and classification of 400/401/404/429/500/timeouts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use live_snapshot_operator::sim::{AuthConfig, FaultSettings, KeyPair, Simulator, Store, serve};
+use live_snapshot_operator::upstream::model::codes;
+use live_snapshot_operator::upstream::{
+    ApiError, Auth, ClientConfig, Credentials, ErrorClass, LiveClient, LiveSnapshotConfig,
+    ObsLocation, SnapshotApi,
+};
+
+const AK: &str = "TESTACCESSKEY";
+const SK: &str = "testSecretKey0123456789";
+const PROJECT: &str = "0123456789abcdef0123456789abcdef";
+
+struct Sim {
+    sim: Arc<Simulator>,
+    endpoint: String,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn start_sim() -> Sim {
+    let auth = AuthConfig::new(
+        vec![KeyPair {
+            access_key: AK.into(),
+            secret_key: SK.into(),
+        }],
+        vec!["tok-1".into()],
+    );
+    let sim = Simulator::new(Store::in_memory(), auth, FaultSettings::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(serve(listener, sim.clone(), async move {
+        let _ = rx.await;
+    }));
+    Sim {
+        sim,
+        endpoint,
+        _stop: tx,
+    }
+}
+
+fn client_with(endpoint: &str, auth: Auth, timeout: Duration) -> LiveClient {
+    LiveClient::new(ClientConfig {
+        endpoint: endpoint.into(),
+        project_id: PROJECT.into(),
+        auth,
+        timeout,
+    })
+    .unwrap()
+}
+
+fn client(endpoint: &str) -> LiveClient {
+    let creds = Credentials {
+        access_key: AK.into(),
+        secret_key: SK.into(),
+        security_token: None,
+    };
+    client_with(endpoint, Auth::AkSk(creds), Duration::from_secs(5))
+}
+
+fn template(app: &str) -> LiveSnapshotConfig {
+    LiveSnapshotConfig {
+        domain: "push.example.com".into(),
+        app_name: app.into(),
+        time_interval: 10,
+        object_write_mode: Some(0),
+        snapshot_mode: Some("keyframe".into()),
+        obs_location: ObsLocation {
+            bucket: "snap".into(),
+            location: "cn-north-4".into(),
+            object: "shots/".into(),
+        },
+        ..Default::default()
+    }
+}
+
+fn status_code(e: &ApiError) -> (u16, String) {
+    match e {
+        ApiError::Status {
+            status,
+            code,
+            request_id,
+            ..
+        } => {
+            assert!(
+                request_id.as_deref().is_some_and(|r| !r.is_empty()),
+                "every error carries a request id"
+            );
+            (*status, code.clone())
+        }
+        other => panic!("expected a status error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn create_list_update_delete_round_trip() {
+    let s = start_sim().await;
+    let c = client(&s.endpoint);
+    let mut t = template("live");
+    c.create(&t).await.unwrap();
+    assert_eq!(
+        c.observe("push.example.com", "live").await.unwrap(),
+        Some(t.clone())
+    );
+    t.time_interval = 60;
+    t.snapshot_mode = Some("random".into());
+    c.update(&t).await.unwrap();
+    assert_eq!(
+        c.observe("push.example.com", "live").await.unwrap(),
+        Some(t.clone())
+    );
+    c.delete("push.example.com", "live").await.unwrap();
+    assert_eq!(c.observe("push.example.com", "live").await.unwrap(), None);
+    let stats = s.sim.faults.stats();
+    assert_eq!(stats.calls.get("create"), Some(&1));
+    assert_eq!(stats.calls.get("update"), Some(&1));
+    assert_eq!(stats.calls.get("delete"), Some(&1));
+}
+
+#[tokio::test]
+async fn lists_more_than_one_page() {
+    let s = start_sim().await;
+    let c = client(&s.endpoint);
+    for i in 0..250 {
+        c.create(&template(&format!("app-{i:03}"))).await.unwrap();
+    }
+    c.create(&LiveSnapshotConfig {
+        domain: "other.example.com".into(),
+        ..template("x")
+    })
+    .await
+    .unwrap();
+    s.sim.faults.reset_stats();
+    let all = c.list_domain("push.example.com").await.unwrap();
+    assert_eq!(all.len(), 250);
+    assert!(all.iter().all(|t| t.domain == "push.example.com"));
+    assert_eq!(
+        s.sim.faults.stats().calls.get("list"),
+        Some(&3),
+        "250 templates are three pages of 100"
+    );
+    let page = c.list_page("push.example.com", None, 100, 2).await.unwrap();
+    assert_eq!(
+        (page.total, page.snapshot_config_list.len()),
+        (250, 50),
+        "offset is a page number"
+    );
+}
+
+#[tokio::test]
+async fn validation_errors_are_terminal_with_live_codes() {
+    let s = start_sim().await;
+    let c = client(&s.endpoint);
+    let bad: Vec<Box<dyn Fn(&mut LiveSnapshotConfig)>> = vec![
+        Box::new(|t| t.time_interval = 3),
+        Box::new(|t| t.time_interval = 3601),
+        Box::new(|t| t.object_write_mode = Some(7)),
+        Box::new(|t| t.snapshot_mode = Some("every".into())),
+        Box::new(|t| t.obs_location.bucket = String::new()),
+        Box::new(|t| t.obs_location.object = "o".repeat(1025)),
+        Box::new(|t| t.app_name = "a".repeat(129)),
+        Box::new(|t| t.auth_key = Some("too-short".into())),
+        Box::new(|t| t.call_back_url = Some("ftp://cb.example.com".into())),
+        Box::new(|t| t.call_back_enable = Some("on".into())),
+        Box::new(|t| t.image_object_format = Some("{{.stream}}.jpg".into())),
+        Box::new(|t| t.image_access_protocol = Some("gopher".into())),
+        Box::new(|t| t.image_access_domain = Some("d".repeat(256))),
+    ];
+    for (i, mutate) in bad.iter().enumerate() {
+        let mut t = template(&format!("bad-{i}"));
+        mutate(&mut t);
+        let e = c
+            .create(&t)
+            .await
+            .expect_err("invalid template must be refused");
+        assert_eq!(
+            status_code(&e),
+            (400, codes::INVALID_PARAMETER.to_string()),
+            "case {i}: {e}"
+        );
+        assert_eq!(e.class(), ErrorClass::Terminal);
+    }
+    c.create(&template("dup")).await.unwrap();
+    let e = c.create(&template("dup")).await.unwrap_err();
+    assert_eq!(status_code(&e).1, codes::ALREADY_EXISTS);
+    assert_eq!(e.class(), ErrorClass::AlreadyExists);
+    let e = c.update(&template("missing")).await.unwrap_err();
+    assert_eq!(e.class(), ErrorClass::NotFound);
+    let e = c.delete("push.example.com", "missing").await.unwrap_err();
+    assert_eq!(e.class(), ErrorClass::NotFound);
+    assert_eq!(s.sim.store.len(), 1);
+}
+
+#[tokio::test]
+async fn wrong_credentials_are_refused_by_the_gateway() {
+    let s = start_sim().await;
+    let wrong_sk = Credentials {
+        access_key: AK.into(),
+        secret_key: "nope".into(),
+        security_token: None,
+    };
+    let wrong_ak = Credentials {
+        access_key: "WHO".into(),
+        secret_key: SK.into(),
+        security_token: None,
+    };
+    for auth in [
+        Auth::AkSk(wrong_sk),
+        Auth::AkSk(wrong_ak),
+        Auth::Token("bad-token".into()),
+    ] {
+        let c = client_with(&s.endpoint, auth, Duration::from_secs(5));
+        let e = c.create(&template("x")).await.unwrap_err();
+        assert_eq!(status_code(&e), (401, codes::SIGNATURE_FAILED.to_string()));
+        assert_eq!(e.class(), ErrorClass::Auth);
+        assert!(!e.to_string().contains(SK) && !e.to_string().contains("nope"));
+    }
+    assert!(
+        s.sim.store.is_empty(),
+        "nothing was written with wrong credentials"
+    );
+    let ok = client_with(
+        &s.endpoint,
+        Auth::Token("tok-1".into()),
+        Duration::from_secs(5),
+    );
+    ok.create(&template("x")).await.unwrap();
+}
+
+#[tokio::test]
+async fn classifies_throttling_server_errors_and_timeouts() {
+    let s = start_sim().await;
+    let c = client(&s.endpoint);
+    s.sim.faults.set(FaultSettings {
+        qps_cap: 2,
+        ..Default::default()
+    });
+    let mut throttled = None;
+    for _ in 0..5 {
+        if let Err(e) = c.observe("push.example.com", "live").await {
+            throttled = Some(e);
+            break;
+        }
+    }
+    let e = throttled.expect("third call within a second is throttled");
+    assert_eq!(status_code(&e), (429, codes::THROTTLED.to_string()));
+    assert_eq!(
+        e.class(),
+        ErrorClass::Throttled(Some(Duration::from_secs(1)))
+    );
+
+    s.sim.faults.set(FaultSettings {
+        fail_next: 1,
+        ..Default::default()
+    });
+    let e = c.observe("push.example.com", "live").await.unwrap_err();
+    assert_eq!(status_code(&e).0, 500);
+    assert_eq!(e.class(), ErrorClass::Transient);
+
+    s.sim.faults.set(FaultSettings {
+        fail_next: 1,
+        fail_next_status: Some(403),
+        fail_next_code: Some("APIGW.0301".into()),
+        ..Default::default()
+    });
+    assert_eq!(
+        c.observe("push.example.com", "live")
+            .await
+            .unwrap_err()
+            .class(),
+        ErrorClass::Auth
+    );
+
+    s.sim.faults.set(FaultSettings {
+        fail_next: 1,
+        fail_next_status: Some(404),
+        fail_next_code: Some("APIG.0101".into()),
+        ..Default::default()
+    });
+    assert_eq!(
+        c.observe("push.example.com", "live")
+            .await
+            .unwrap_err()
+            .class(),
+        ErrorClass::NotFound
+    );
+
+    s.sim.faults.set(FaultSettings {
+        latency_ms: 1500,
+        ..Default::default()
+    });
+    let slow = client_with(
+        &s.endpoint,
+        Auth::AkSk(Credentials {
+            access_key: AK.into(),
+            secret_key: SK.into(),
+            security_token: None,
+        }),
+        Duration::from_millis(300),
+    );
+    let e = slow.observe("push.example.com", "live").await.unwrap_err();
+    assert!(matches!(e, ApiError::Timeout { .. }), "{e:?}");
+    assert_eq!(e.class(), ErrorClass::Transient);
+}
+
+#[tokio::test]
+async fn connection_refused_is_transient() {
+    let c = client("http://127.0.0.1:9");
+    let e = c.observe("d", "a").await.unwrap_err();
+    assert_eq!(e.class(), ErrorClass::Transient, "{e}");
+}
+
+#[tokio::test]
+async fn secrets_stay_out_of_debug_output() {
+    let creds = Credentials {
+        access_key: AK.into(),
+        secret_key: SK.into(),
+        security_token: Some("sts-secret".into()),
+    };
+    let c = client_with(
+        "http://127.0.0.1:9",
+        Auth::AkSk(creds),
+        Duration::from_secs(1),
+    );
+    let shown = format!("{c:?}");
+    assert!(
+        !shown.contains(SK) && !shown.contains(AK) && !shown.contains("sts-secret"),
+        "{shown}"
+    );
+    let t = LiveSnapshotConfig {
+        auth_key: Some("k".repeat(40)),
+        ..template("a")
+    };
+    assert!(!format!("{t:?}").contains(&"k".repeat(40)));
+}
+
+#[tokio::test]
+async fn state_file_survives_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let store = Store::with_file(path.clone()).unwrap();
+    store.insert_new(PROJECT, template("kept")).unwrap();
+    drop(store);
+    let again = Store::with_file(path).unwrap();
+    assert_eq!(
+        again.get(PROJECT, "push.example.com", "kept"),
+        Some(template("kept"))
+    );
+}
