@@ -4,3 +4,9 @@
 pub mod sim;
 pub mod telemetry;
 pub mod upstream;
+pub mod resource;
+pub mod conditions;
+pub mod desired;
+pub mod controller;
+pub mod credentials;
+pub mod metrics;

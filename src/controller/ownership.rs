@@ -1,0 +1,62 @@
+//! Who may write a (project, domain, appName): the oldest object that claims it.
+
+use kube::ResourceExt;
+
+use crate::resource::LiveSnapshotTemplate;
+
+/// The object that owns `obj`'s upstream template instead of `obj`, if any. Objects whose
+/// project is not yet known (no status) are assumed to share `project`: a possible false
+/// conflict lasts one reconcile of the other object, a missed one could overwrite a template.
+pub fn rival_owner<'a>(
+    obj: &LiveSnapshotTemplate,
+    project: &str,
+    all: impl IntoIterator<Item = &'a LiveSnapshotTemplate>,
+) -> Option<&'a LiveSnapshotTemplate> {
+    all.into_iter()
+        .filter(|o| o.uid() != obj.uid())
+        .filter(|o| o.spec.domain == obj.spec.domain && o.spec.app_name == obj.spec.app_name)
+        .filter(|o| o.status.as_ref().and_then(|s| s.project_id.as_deref()).is_none_or(|p| p == project))
+        .filter(|o| age_key(o) < age_key(obj))
+        .min_by(|a, b| age_key(a).cmp(&age_key(b)))
+}
+
+/// Older first; ties (same second) broken by namespace and name so both objects agree.
+fn age_key(o: &LiveSnapshotTemplate) -> (Option<jiff::Timestamp>, String, String) {
+    (o.creation_timestamp().map(|t| t.0), o.namespace().unwrap_or_default(), o.name_any())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resource::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    fn obj(name: &str, secs: i64, app: &str, project: Option<&str>) -> LiveSnapshotTemplate {
+        let spec: LiveSnapshotTemplateSpec = serde_json::from_value(serde_json::json!({
+            "domain": "d", "appName": app, "timeInterval": 10,
+            "obsLocation": {"bucket": "b", "location": "l", "object": "o"}
+        }))
+        .unwrap();
+        let mut o = LiveSnapshotTemplate::new(name, spec);
+        o.metadata.namespace = Some("ns".into());
+        o.metadata.uid = Some(name.into());
+        o.metadata.creation_timestamp = Some(Time(jiff::Timestamp::from_second(secs).unwrap()));
+        o.status = project.map(|p| LiveSnapshotTemplateStatus { project_id: Some(p.into()), ..Default::default() });
+        o
+    }
+
+    #[test]
+    fn oldest_claimant_wins_within_a_project() {
+        let old = obj("old", 1, "live", Some("p"));
+        let new = obj("new", 2, "live", None);
+        let other_app = obj("x", 0, "other", None);
+        let other_project = obj("y", 0, "live", Some("q"));
+        let all = [old.clone(), new.clone(), other_app, other_project];
+        assert_eq!(rival_owner(&new, "p", &all).map(|o| o.name_any()), Some("old".into()));
+        assert!(rival_owner(&old, "p", &all).is_none());
+        let twin = obj("a-twin", 2, "live", None);
+        let all = [new.clone(), twin.clone()];
+        assert_eq!(rival_owner(&new, "p", &all).map(|o| o.name_any()), Some("a-twin".into()));
+        assert!(rival_owner(&twin, "p", &all).is_none());
+    }
+}

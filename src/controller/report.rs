@@ -1,0 +1,141 @@
+//! What one reconcile tells the world: the status it writes (only when something changed)
+//! and the Events it publishes.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::events::{Event, EventType};
+use kube::{Api, Resource, ResourceExt};
+
+use super::{Context, MANAGER};
+use crate::conditions::{self, Desired, READY, SYNCED, Status};
+use crate::resource::{AtProvider, FieldDrift, LiveSnapshotTemplate, LiveSnapshotTemplateStatus};
+
+/// Condition reasons; each names a state a person or a script can act on.
+pub mod reason {
+    pub const AVAILABLE: &str = "Available";
+    pub const CREATING: &str = "Creating";
+    pub const DRIFTED: &str = "Drifted";
+    pub const DELETING: &str = "Deleting";
+    pub const NOT_FOUND: &str = "NotFound";
+    pub const OBSERVING: &str = "Observing";
+    pub const RECONCILE_SUCCESS: &str = "ReconcileSuccess";
+    pub const PAUSED: &str = "Paused";
+    pub const CONFLICT: &str = "Conflict";
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    pub const AUTH_FAILED: &str = "AuthFailed";
+    pub const THROTTLED: &str = "Throttled";
+    pub const UPSTREAM_ERROR: &str = "UpstreamError";
+    pub const SECRET_MISSING: &str = "SecretMissing";
+    pub const INVALID_SECRET: &str = "InvalidSecret";
+    pub const CREDENTIALS_MISSING: &str = "CredentialsMissing";
+}
+
+/// The status a reconcile arrived at. `None` fields keep what status already says.
+#[derive(Debug)]
+pub struct Report {
+    pub ready: Desired,
+    pub synced: Desired,
+    pub at_provider: Option<AtProvider>,
+    pub drift: Option<Vec<FieldDrift>>,
+    pub project_id: Option<String>,
+}
+
+impl Report {
+    pub fn new(ready: Desired, synced: Desired) -> Self {
+        Self { ready, synced, at_provider: None, drift: None, project_id: None }
+    }
+
+    pub fn success(synced_reason: &'static str) -> Desired {
+        Desired::new(SYNCED, Status::True, synced_reason, "")
+    }
+
+    pub fn in_sync(at_provider: AtProvider, observing: bool) -> Self {
+        let synced = if observing { reason::OBSERVING } else { reason::RECONCILE_SUCCESS };
+        let mut r = Self::new(
+            Desired::new(READY, Status::True, reason::AVAILABLE, "the upstream template matches spec"),
+            Self::success(synced),
+        );
+        r.at_provider = Some(at_provider);
+        r.drift = Some(Vec::new());
+        r
+    }
+
+    pub fn paused() -> Self {
+        Self::new(
+            Desired::new(READY, Status::Unknown, reason::PAUSED, "reconciliation is paused; upstream is not checked"),
+            Desired::new(SYNCED, Status::False, reason::PAUSED, "the live.snapshot.dev/paused annotation is \"true\": no upstream calls are made"),
+        )
+    }
+
+    pub fn creating() -> Self {
+        Self::new(
+            Desired::new(READY, Status::False, reason::CREATING, "creating the upstream template"),
+            Self::success(reason::RECONCILE_SUCCESS),
+        )
+    }
+
+    pub fn deleting() -> Self {
+        Self::new(
+            Desired::new(READY, Status::False, reason::DELETING, "deleting the upstream template"),
+            Self::success(reason::RECONCILE_SUCCESS),
+        )
+    }
+}
+
+/// Writes status through the status subresource when it differs from what the object shows.
+/// Returns whether it wrote.
+pub async fn write_status(ctx: &Context, obj: &LiveSnapshotTemplate, report: &Report) -> Result<bool, kube::Error> {
+    let old = obj.status.clone().unwrap_or_default();
+    let now = Time(jiff::Timestamp::now());
+    let generation = obj.meta().generation;
+    let mut new = old.clone();
+    conditions::merge(&mut new.conditions, &report.ready, generation, &now);
+    conditions::merge(&mut new.conditions, &report.synced, generation, &now);
+    new.observed_generation = generation;
+    if let Some(a) = &report.at_provider {
+        new.at_provider = Some(a.clone());
+    }
+    if let Some(d) = &report.drift {
+        new.drift = d.clone();
+    }
+    if let Some(p) = &report.project_id {
+        new.project_id = Some(p.clone());
+    }
+    if new == old {
+        return Ok(false);
+    }
+    new.last_sync_time = Some(now);
+    let api: Api<LiveSnapshotTemplate> = Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
+    let patch = serde_json::json!({
+        "apiVersion": LiveSnapshotTemplate::api_version(&()),
+        "kind": LiveSnapshotTemplate::kind(&()),
+        "status": status_for_apply(&new),
+    });
+    api.patch_status(&obj.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch)).await?;
+    Ok(true)
+}
+
+/// Server-side apply removes what the applier owned and no longer sends, so empty lists are
+/// sent explicitly.
+fn status_for_apply(s: &LiveSnapshotTemplateStatus) -> serde_json::Value {
+    serde_json::to_value(s).unwrap_or_default()
+}
+
+/// The reason a condition of the object had before this reconcile.
+pub fn previous_reason<'a>(obj: &'a LiveSnapshotTemplate, type_: &str) -> Option<&'a str> {
+    obj.status.as_ref().and_then(|s| conditions::find(&s.conditions, type_)).map(|c| c.reason.as_str())
+}
+
+/// Publishes an Event; a failure to publish is logged, never fatal.
+pub async fn event(ctx: &Context, obj: &LiveSnapshotTemplate, warning: bool, reason: &str, action: &str, note: String) {
+    let ev = Event {
+        type_: if warning { EventType::Warning } else { EventType::Normal },
+        reason: reason.into(),
+        note: Some(note),
+        action: action.into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
+        tracing::warn!(error = %e, reason, "could not publish event");
+    }
+}

@@ -1,0 +1,114 @@
+//! Prometheus metrics. Labels carry only bounded values (operation names, status codes,
+//! results, condition states), never user text or secrets.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::upstream::api::CallObserver;
+use crate::upstream::error::Operation;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabels {
+    pub operation: &'static str,
+    /// HTTP status, or "error" when no answer came.
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabels {
+    pub operation: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    pub ready: String,
+    pub synced: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub reconciles: Family<ResultLabels, Counter>,
+    pub reconcile_duration: Histogram,
+    pub upstream_calls: Family<CallLabels, Counter>,
+    pub upstream_latency: Family<OperationLabels, Histogram>,
+    pub templates: Family<StateLabels, Gauge>,
+    pub drift_detected: Counter,
+    pub throttled: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("live_snapshot_operator");
+        let reconciles = Family::<ResultLabels, Counter>::default();
+        registry.register("reconciles", "Reconciles by result (success, requeue, error)", reconciles.clone());
+        let reconcile_duration = Histogram::new(exponential_buckets(0.005, 2.0, 14));
+        registry.register("reconcile_duration_seconds", "Time spent in one reconcile", reconcile_duration.clone());
+        let upstream_calls = Family::<CallLabels, Counter>::default();
+        registry.register("upstream_calls", "Calls to the Live API by operation and HTTP status", upstream_calls.clone());
+        let upstream_latency = Family::<OperationLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.002, 2.0, 14))
+        });
+        registry.register("upstream_call_duration_seconds", "Latency of calls to the Live API", upstream_latency.clone());
+        let templates = Family::<StateLabels, Gauge>::default();
+        registry.register("templates", "Templates by Ready and Synced condition status", templates.clone());
+        let drift_detected = Counter::default();
+        registry.register("drift_detected", "Observations in which upstream differed from spec", drift_detected.clone());
+        let throttled = Counter::default();
+        registry.register("upstream_throttled", "429 answers received from the Live API", throttled.clone());
+        Self {
+            registry,
+            reconciles,
+            reconcile_duration,
+            upstream_calls,
+            upstream_latency,
+            templates,
+            drift_detected,
+            throttled,
+        }
+    }
+
+    pub fn reconciled(&self, result: &'static str, took: Duration) {
+        self.reconciles.get_or_create(&ResultLabels { result }).inc();
+        self.reconcile_duration.observe(took.as_secs_f64());
+    }
+
+    /// Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Feeds upstream call metrics from the client.
+pub struct UpstreamObserver(pub Arc<Metrics>);
+
+impl CallObserver for UpstreamObserver {
+    fn observe_call(&self, operation: Operation, status: Option<u16>, elapsed: Duration) {
+        let code = status.map(|s| s.to_string()).unwrap_or_else(|| "error".into());
+        if status == Some(429) {
+            self.0.throttled.inc();
+        }
+        self.0.upstream_calls.get_or_create(&CallLabels { operation: operation.as_str(), code }).inc();
+        self.0.upstream_latency.get_or_create(&OperationLabels { operation: operation.as_str() }).observe(elapsed.as_secs_f64());
+    }
+}
