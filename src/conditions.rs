@@ -32,8 +32,18 @@ impl Status {
 }
 
 impl Desired {
-    pub fn new(type_: &'static str, status: Status, reason: &'static str, message: impl Into<String>) -> Self {
-        Self { type_, status, reason, message: message.into() }
+    pub fn new(
+        type_: &'static str,
+        status: Status,
+        reason: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            type_,
+            status,
+            reason,
+            message: message.into(),
+        }
     }
 }
 
@@ -78,13 +88,39 @@ mod tests {
     #[test]
     fn transition_time_moves_only_on_status_change() {
         let mut c = Vec::new();
-        merge(&mut c, &Desired::new(READY, Status::False, "Creating", "creating"), Some(1), &at(10));
-        merge(&mut c, &Desired::new(READY, Status::False, "Updating", "other reason"), Some(2), &at(20));
+        merge(
+            &mut c,
+            &Desired::new(READY, Status::False, "Creating", "creating"),
+            Some(1),
+            &at(10),
+        );
+        merge(
+            &mut c,
+            &Desired::new(READY, Status::False, "Updating", "other reason"),
+            Some(2),
+            &at(20),
+        );
         assert_eq!(c[0].last_transition_time, at(10));
-        assert_eq!((c[0].reason.as_str(), c[0].observed_generation), ("Updating", Some(2)));
-        merge(&mut c, &Desired::new(READY, Status::True, "Available", ""), Some(2), &at(30));
+        assert_eq!(
+            (c[0].reason.as_str(), c[0].observed_generation),
+            ("Updating", Some(2))
+        );
+        merge(
+            &mut c,
+            &Desired::new(READY, Status::True, "Available", ""),
+            Some(2),
+            &at(30),
+        );
         assert_eq!(c[0].last_transition_time, at(30));
-        merge(&mut c, &Desired::new(SYNCED, Status::True, "ReconcileSuccess", ""), Some(2), &at(40));
-        assert_eq!(c.iter().map(|c| c.type_.as_str()).collect::<Vec<_>>(), [READY, SYNCED]);
+        merge(
+            &mut c,
+            &Desired::new(SYNCED, Status::True, "ReconcileSuccess", ""),
+            Some(2),
+            &at(40),
+        );
+        assert_eq!(
+            c.iter().map(|c| c.type_.as_str()).collect::<Vec<_>>(),
+            [READY, SYNCED]
+        );
     }
 }

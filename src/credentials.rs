@@ -39,12 +39,20 @@ pub enum CredentialsError {
     #[error("Secret {name:?} has no usable key {key:?}")]
     KeyMissing { name: String, key: String },
     #[error("Secret {name:?} key {key:?}: {problem}")]
-    KeyInvalid { name: String, key: String, problem: String },
-    #[error("endpoint {endpoint:?} from Secret {name:?} is not on the operator's endpoint allowlist")]
+    KeyInvalid {
+        name: String,
+        key: String,
+        problem: String,
+    },
+    #[error(
+        "endpoint {endpoint:?} from Secret {name:?} is not on the operator's endpoint allowlist"
+    )]
     EndpointNotAllowed { name: String, endpoint: String },
     #[error("no credentials: set credentialsSecretRef or give the operator default credentials")]
     NoDefault,
-    #[error("no endpoint: set the operator's endpoint or region, or region in the credentials Secret")]
+    #[error(
+        "no endpoint: set the operator's endpoint or region, or region in the credentials Secret"
+    )]
     NoEndpoint,
     #[error("reading Secret {name:?}: {source}")]
     Kube { name: String, source: kube::Error },
@@ -57,22 +65,45 @@ impl CredentialsError {
     }
 }
 
-async fn read_secret(secrets: &Api<Secret>, namespace: &str, name: &str) -> Result<Secret, CredentialsError> {
+async fn read_secret(
+    secrets: &Api<Secret>,
+    namespace: &str,
+    name: &str,
+) -> Result<Secret, CredentialsError> {
     match secrets.get_opt(name).await {
         Ok(Some(s)) => Ok(s),
-        Ok(None) => Err(CredentialsError::SecretMissing { namespace: namespace.into(), name: name.into() }),
-        Err(source) => Err(CredentialsError::Kube { name: name.into(), source }),
+        Ok(None) => Err(CredentialsError::SecretMissing {
+            namespace: namespace.into(),
+            name: name.into(),
+        }),
+        Err(source) => Err(CredentialsError::Kube {
+            name: name.into(),
+            source,
+        }),
     }
 }
 
 fn value(secret: &Secret, key: &str) -> Option<String> {
-    let from_data = secret.data.as_ref().and_then(|d| d.get(key)).map(|b| String::from_utf8_lossy(&b.0).trim().to_string());
-    let from_string = || secret.string_data.as_ref().and_then(|d| d.get(key)).map(|s| s.trim().to_string());
+    let from_data = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .map(|b| String::from_utf8_lossy(&b.0).trim().to_string());
+    let from_string = || {
+        secret
+            .string_data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .map(|s| s.trim().to_string())
+    };
     from_data.or_else(from_string).filter(|v| !v.is_empty())
 }
 
 fn required(secret: &Secret, key: &str) -> Result<String, CredentialsError> {
-    value(secret, key).ok_or_else(|| CredentialsError::KeyMissing { name: secret.name_any(), key: key.into() })
+    value(secret, key).ok_or_else(|| CredentialsError::KeyMissing {
+        name: secret.name_any(),
+        key: key.into(),
+    })
 }
 
 /// The client configuration for one object.
@@ -83,9 +114,17 @@ pub async fn resolve(
 ) -> Result<ClientConfig, CredentialsError> {
     let Some(reference) = &obj.spec.credentials_secret_ref else {
         let auth = defaults.auth.clone().ok_or(CredentialsError::NoDefault)?;
-        let project_id = defaults.project_id.clone().ok_or(CredentialsError::NoDefault)?;
+        let project_id = defaults
+            .project_id
+            .clone()
+            .ok_or(CredentialsError::NoDefault)?;
         let endpoint = endpoint(defaults, None)?;
-        return Ok(ClientConfig { endpoint, project_id, auth, timeout: defaults.timeout });
+        return Ok(ClientConfig {
+            endpoint,
+            project_id,
+            auth,
+            timeout: defaults.timeout,
+        });
     };
     let namespace = obj.namespace().unwrap_or_default();
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
@@ -98,25 +137,50 @@ pub async fn resolve(
     let project_id = required(&secret, keys::PROJECT_ID)?;
     let endpoint = match value(&secret, keys::ENDPOINT) {
         Some(e) if defaults.endpoint_allowlist.iter().any(|a| a == &e) => e,
-        Some(e) => return Err(CredentialsError::EndpointNotAllowed { name: reference.name.clone(), endpoint: e }),
+        Some(e) => {
+            return Err(CredentialsError::EndpointNotAllowed {
+                name: reference.name.clone(),
+                endpoint: e,
+            });
+        }
         None => endpoint(defaults, value(&secret, keys::REGION))?,
     };
-    Ok(ClientConfig { endpoint, project_id, auth, timeout: defaults.timeout })
+    Ok(ClientConfig {
+        endpoint,
+        project_id,
+        auth,
+        timeout: defaults.timeout,
+    })
 }
 
-fn endpoint(defaults: &CloudDefaults, secret_region: Option<String>) -> Result<String, CredentialsError> {
+fn endpoint(
+    defaults: &CloudDefaults,
+    secret_region: Option<String>,
+) -> Result<String, CredentialsError> {
     if let Some(region) = secret_region {
         return Ok(ClientConfig::endpoint_for_region(&region));
     }
     if let Some(e) = &defaults.endpoint {
         return Ok(e.clone());
     }
-    defaults.region.as_deref().map(ClientConfig::endpoint_for_region).ok_or(CredentialsError::NoEndpoint)
+    defaults
+        .region
+        .as_deref()
+        .map(ClientConfig::endpoint_for_region)
+        .ok_or(CredentialsError::NoEndpoint)
 }
 
 /// The callback key, when the spec references one.
-pub async fn auth_key(client: &kube::Client, obj: &LiveSnapshotTemplate) -> Result<Option<String>, CredentialsError> {
-    let Some(reference) = obj.spec.callback.as_ref().and_then(|c| c.auth_key_secret_ref.as_ref()) else {
+pub async fn auth_key(
+    client: &kube::Client,
+    obj: &LiveSnapshotTemplate,
+) -> Result<Option<String>, CredentialsError> {
+    let Some(reference) = obj
+        .spec
+        .callback
+        .as_ref()
+        .and_then(|c| c.auth_key_secret_ref.as_ref())
+    else {
         return Ok(None);
     };
     let namespace = obj.namespace().unwrap_or_default();
@@ -136,7 +200,16 @@ pub async fn auth_key(client: &kube::Client, obj: &LiveSnapshotTemplate) -> Resu
 
 /// Names of the Secrets an object reads.
 pub fn referenced_secrets(obj: &LiveSnapshotTemplate) -> impl Iterator<Item = &str> {
-    let creds = obj.spec.credentials_secret_ref.as_ref().map(|r| r.name.as_str());
-    let key = obj.spec.callback.as_ref().and_then(|c| c.auth_key_secret_ref.as_ref()).map(|r| r.name.as_str());
+    let creds = obj
+        .spec
+        .credentials_secret_ref
+        .as_ref()
+        .map(|r| r.name.as_str());
+    let key = obj
+        .spec
+        .callback
+        .as_ref()
+        .and_then(|c| c.auth_key_secret_ref.as_ref())
+        .map(|r| r.name.as_str());
     creds.into_iter().chain(key)
 }

@@ -1,7 +1,9 @@
 //! Pure domain logic, free of I/O: the upstream template a spec asks for, the fields in which
 //! an observed template differs from it, and the observed template in the spec's vocabulary.
 
-use crate::resource::{AtProvider, FieldDrift, LiveSnapshotTemplateSpec, ObjectWriteMode, ObsLocationSpec};
+use crate::resource::{
+    AtProvider, FieldDrift, LiveSnapshotTemplateSpec, ObjectWriteMode, ObsLocationSpec,
+};
 use crate::upstream::{LiveSnapshotConfig, ObsLocation};
 
 /// What the spec asks of upstream. Fields the user left unset are `None`: they are neither sent
@@ -23,7 +25,9 @@ pub fn desired(spec: &LiveSnapshotTemplateSpec, auth_key: Option<String>) -> Liv
         call_back_enable: callback.map(|c| if c.enabled { "on" } else { "off" }.to_string()),
         call_back_url: callback.and_then(|c| c.url.clone()),
         image_object_format: spec.image_object_format.clone(),
-        image_access_protocol: spec.image_access_protocol.map(|p| p.as_upstream().to_string()),
+        image_access_protocol: spec
+            .image_access_protocol
+            .map(|p| p.as_upstream().to_string()),
         image_access_domain: spec.image_access_domain.clone(),
     }
 }
@@ -37,36 +41,76 @@ pub fn diff(desired: &LiveSnapshotConfig, observed: &LiveSnapshotConfig) -> Vec<
         if let Some(want) = want
             && Some(&want) != have.as_ref()
         {
-            out.push(FieldDrift { field: field.into(), desired: want, observed: have.unwrap_or_else(|| "<unset>".into()) });
+            out.push(FieldDrift {
+                field: field.into(),
+                desired: want,
+                observed: have.unwrap_or_else(|| "<unset>".into()),
+            });
         }
     };
-    cmp("timeInterval", Some(desired.time_interval.to_string()), Some(observed.time_interval.to_string()));
+    cmp(
+        "timeInterval",
+        Some(desired.time_interval.to_string()),
+        Some(observed.time_interval.to_string()),
+    );
     cmp(
         "snapshotMode",
         desired.snapshot_mode.clone(),
-        Some(observed.snapshot_mode.clone().unwrap_or_else(|| "keyframe".into())),
+        Some(
+            observed
+                .snapshot_mode
+                .clone()
+                .unwrap_or_else(|| "keyframe".into()),
+        ),
     );
     cmp(
         "objectWriteMode",
         desired.object_write_mode.map(write_mode_name),
         Some(write_mode_name(observed.object_write_mode.unwrap_or(0))),
     );
-    cmp("obsLocation.bucket", Some(desired.obs_location.bucket.clone()), Some(observed.obs_location.bucket.clone()));
+    cmp(
+        "obsLocation.bucket",
+        Some(desired.obs_location.bucket.clone()),
+        Some(observed.obs_location.bucket.clone()),
+    );
     cmp(
         "obsLocation.location",
         Some(desired.obs_location.location.clone()),
         Some(observed.obs_location.location.clone()),
     );
-    cmp("obsLocation.object", Some(desired.obs_location.object.clone()), Some(observed.obs_location.object.clone()));
-    cmp("imageObjectFormat", desired.image_object_format.clone(), observed.image_object_format.clone());
-    cmp("imageAccessProtocol", desired.image_access_protocol.clone(), observed.image_access_protocol.clone());
-    cmp("imageAccessDomain", desired.image_access_domain.clone(), observed.image_access_domain.clone());
+    cmp(
+        "obsLocation.object",
+        Some(desired.obs_location.object.clone()),
+        Some(observed.obs_location.object.clone()),
+    );
+    cmp(
+        "imageObjectFormat",
+        desired.image_object_format.clone(),
+        observed.image_object_format.clone(),
+    );
+    cmp(
+        "imageAccessProtocol",
+        desired.image_access_protocol.clone(),
+        observed.image_access_protocol.clone(),
+    );
+    cmp(
+        "imageAccessDomain",
+        desired.image_access_domain.clone(),
+        observed.image_access_domain.clone(),
+    );
     cmp(
         "callback.enabled",
-        desired.call_back_enable.as_ref().map(|v| (v == "on").to_string()),
+        desired
+            .call_back_enable
+            .as_ref()
+            .map(|v| (v == "on").to_string()),
         Some((observed.call_back_enable.as_deref() == Some("on")).to_string()),
     );
-    cmp("callback.url", desired.call_back_url.clone(), observed.call_back_url.clone());
+    cmp(
+        "callback.url",
+        desired.call_back_url.clone(),
+        observed.call_back_url.clone(),
+    );
     // The key can only be compared when upstream shows it; the values never leave this function.
     if let (Some(want), Some(have)) = (&desired.auth_key, &observed.auth_key)
         && want != have
@@ -82,7 +126,10 @@ pub fn diff(desired: &LiveSnapshotConfig, observed: &LiveSnapshotConfig) -> Vec<
 
 /// The body of an update: the observed template with every field the spec sets replaced, so
 /// that fields the user leaves to upstream are kept as they are.
-pub fn merged_update(desired: &LiveSnapshotConfig, observed: &LiveSnapshotConfig) -> LiveSnapshotConfig {
+pub fn merged_update(
+    desired: &LiveSnapshotConfig,
+    observed: &LiveSnapshotConfig,
+) -> LiveSnapshotConfig {
     let mut out = observed.clone();
     out.time_interval = desired.time_interval;
     out.obs_location = desired.obs_location.clone();
@@ -93,7 +140,10 @@ pub fn merged_update(desired: &LiveSnapshotConfig, observed: &LiveSnapshotConfig
     out.call_back_url = keep(&desired.call_back_url, &observed.call_back_url);
     out.auth_key = keep(&desired.auth_key, &observed.auth_key);
     out.image_object_format = keep(&desired.image_object_format, &observed.image_object_format);
-    out.image_access_protocol = keep(&desired.image_access_protocol, &observed.image_access_protocol);
+    out.image_access_protocol = keep(
+        &desired.image_access_protocol,
+        &observed.image_access_protocol,
+    );
     out.image_access_domain = keep(&desired.image_access_domain, &observed.image_access_domain);
     out
 }
@@ -140,7 +190,11 @@ mod tests {
             time_interval: 10,
             snapshot_mode: SnapshotMode::Keyframe,
             object_write_mode: ObjectWriteMode::Full,
-            obs_location: ObsLocationSpec { bucket: "b".into(), location: "cn-north-4".into(), object: "s/".into() },
+            obs_location: ObsLocationSpec {
+                bucket: "b".into(),
+                location: "cn-north-4".into(),
+                object: "s/".into(),
+            },
             image_object_format: None,
             image_access_protocol: None,
             image_access_domain: None,
@@ -165,7 +219,11 @@ mod tests {
     #[test]
     fn reports_each_differing_field_without_keys() {
         let mut s = spec();
-        s.callback = Some(CallbackSpec { enabled: true, url: Some("https://cb.example.com/x".into()), auth_key_secret_ref: None });
+        s.callback = Some(CallbackSpec {
+            enabled: true,
+            url: Some("https://cb.example.com/x".into()),
+            auth_key_secret_ref: None,
+        });
         let want = desired(&s, Some("k".repeat(32)));
         let mut seen = want.clone();
         seen.time_interval = 20;
@@ -174,8 +232,19 @@ mod tests {
         seen.auth_key = Some("z".repeat(32));
         let d = diff(&want, &seen);
         let fields: Vec<_> = d.iter().map(|f| f.field.as_str()).collect();
-        assert_eq!(fields, ["timeInterval", "obsLocation.bucket", "callback.enabled", "callback.authKeySecretRef"]);
-        assert_eq!((d[0].desired.as_str(), d[0].observed.as_str()), ("10", "20"));
+        assert_eq!(
+            fields,
+            [
+                "timeInterval",
+                "obsLocation.bucket",
+                "callback.enabled",
+                "callback.authKeySecretRef"
+            ]
+        );
+        assert_eq!(
+            (d[0].desired.as_str(), d[0].observed.as_str()),
+            ("10", "20")
+        );
         let shown = format!("{d:?}");
         assert!(!shown.contains(&"k".repeat(32)) && !shown.contains(&"z".repeat(32)));
     }
@@ -190,7 +259,10 @@ mod tests {
         let body = merged_update(&want, &seen);
         assert_eq!(body.time_interval, 10);
         assert_eq!(body.image_access_domain.as_deref(), Some("img.example.com"));
-        assert_eq!(body.call_back_url.as_deref(), Some("https://keep.example.com"));
+        assert_eq!(
+            body.call_back_url.as_deref(),
+            Some("https://keep.example.com")
+        );
         assert!(diff(&want, &body).is_empty());
     }
 
@@ -199,7 +271,11 @@ mod tests {
         let seen = desired(&spec(), Some("secret-key-value-0123456789abcdef".into()));
         let a = at_provider(&seen);
         assert!(a.callback_auth_key_set);
-        assert!(!serde_json::to_string(&a).unwrap().contains("secret-key-value"));
+        assert!(
+            !serde_json::to_string(&a)
+                .unwrap()
+                .contains("secret-key-value")
+        );
         assert_eq!(a.object_write_mode.as_deref(), Some("Full"));
     }
 }

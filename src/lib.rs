@@ -1,12 +1,15 @@
 //! live-snapshot-operator: keeps Huawei Cloud Live snapshot templates equal to
 //! `LiveSnapshotTemplate` objects.
 
+pub mod cli;
+pub mod conditions;
+pub mod controller;
+pub mod credentials;
+pub mod desired;
+pub mod devenv;
+pub mod health;
+pub mod metrics;
+pub mod resource;
 pub mod sim;
 pub mod telemetry;
 pub mod upstream;
-pub mod resource;
-pub mod conditions;
-pub mod desired;
-pub mod controller;
-pub mod credentials;
-pub mod metrics;

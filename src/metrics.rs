@@ -58,21 +58,49 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("live_snapshot_operator");
         let reconciles = Family::<ResultLabels, Counter>::default();
-        registry.register("reconciles", "Reconciles by result (success, requeue, error)", reconciles.clone());
+        registry.register(
+            "reconciles",
+            "Reconciles by result (success, requeue, error)",
+            reconciles.clone(),
+        );
         let reconcile_duration = Histogram::new(exponential_buckets(0.005, 2.0, 14));
-        registry.register("reconcile_duration_seconds", "Time spent in one reconcile", reconcile_duration.clone());
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time spent in one reconcile",
+            reconcile_duration.clone(),
+        );
         let upstream_calls = Family::<CallLabels, Counter>::default();
-        registry.register("upstream_calls", "Calls to the Live API by operation and HTTP status", upstream_calls.clone());
+        registry.register(
+            "upstream_calls",
+            "Calls to the Live API by operation and HTTP status",
+            upstream_calls.clone(),
+        );
         let upstream_latency = Family::<OperationLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.002, 2.0, 14))
         });
-        registry.register("upstream_call_duration_seconds", "Latency of calls to the Live API", upstream_latency.clone());
+        registry.register(
+            "upstream_call_duration_seconds",
+            "Latency of calls to the Live API",
+            upstream_latency.clone(),
+        );
         let templates = Family::<StateLabels, Gauge>::default();
-        registry.register("templates", "Templates by Ready and Synced condition status", templates.clone());
+        registry.register(
+            "templates",
+            "Templates by Ready and Synced condition status",
+            templates.clone(),
+        );
         let drift_detected = Counter::default();
-        registry.register("drift_detected", "Observations in which upstream differed from spec", drift_detected.clone());
+        registry.register(
+            "drift_detected",
+            "Observations in which upstream differed from spec",
+            drift_detected.clone(),
+        );
         let throttled = Counter::default();
-        registry.register("upstream_throttled", "429 answers received from the Live API", throttled.clone());
+        registry.register(
+            "upstream_throttled",
+            "429 answers received from the Live API",
+            throttled.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -86,7 +114,9 @@ impl Metrics {
     }
 
     pub fn reconciled(&self, result: &'static str, took: Duration) {
-        self.reconciles.get_or_create(&ResultLabels { result }).inc();
+        self.reconciles
+            .get_or_create(&ResultLabels { result })
+            .inc();
         self.reconcile_duration.observe(took.as_secs_f64());
     }
 
@@ -104,11 +134,24 @@ pub struct UpstreamObserver(pub Arc<Metrics>);
 
 impl CallObserver for UpstreamObserver {
     fn observe_call(&self, operation: Operation, status: Option<u16>, elapsed: Duration) {
-        let code = status.map(|s| s.to_string()).unwrap_or_else(|| "error".into());
+        let code = status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "error".into());
         if status == Some(429) {
             self.0.throttled.inc();
         }
-        self.0.upstream_calls.get_or_create(&CallLabels { operation: operation.as_str(), code }).inc();
-        self.0.upstream_latency.get_or_create(&OperationLabels { operation: operation.as_str() }).observe(elapsed.as_secs_f64());
+        self.0
+            .upstream_calls
+            .get_or_create(&CallLabels {
+                operation: operation.as_str(),
+                code,
+            })
+            .inc();
+        self.0
+            .upstream_latency
+            .get_or_create(&OperationLabels {
+                operation: operation.as_str(),
+            })
+            .observe(elapsed.as_secs_f64());
     }
 }

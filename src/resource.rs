@@ -1,6 +1,9 @@
 //! The `LiveSnapshotTemplate` custom resource: spec in Kubernetes style, status in the shape
 //! of the API conventions. Every rule that admission can check lives here, as schema or CEL.
 
+// kube-derive takes one `printcolumn(...)` per column, which this lint mistakes for repeats.
+#![allow(clippy::duplicated_attributes)]
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -31,10 +34,27 @@ pub const RECONCILE_ANNOTATION: &str = "live.snapshot.dev/reconcile-requested-at
     printcolumn(name = "App", type_ = "string", json_path = ".spec.appName"),
     printcolumn(name = "Interval", type_ = "integer", json_path = ".spec.timeInterval"),
     printcolumn(name = "Mode", type_ = "string", json_path = ".spec.snapshotMode"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Synced", type_ = "string", json_path = ".status.conditions[?(@.type==\"Synced\")].status"),
-    printcolumn(name = "Reason", type_ = "string", priority = "1", json_path = ".status.conditions[?(@.type==\"Synced\")].reason"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Synced",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Synced\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        priority = "1",
+        json_path = ".status.conditions[?(@.type==\"Synced\")].reason"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    ),
     selectable = ".spec.domain",
     selectable = ".spec.appName"
 )]
@@ -315,6 +335,8 @@ fn conditions_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
 impl LiveSnapshotTemplate {
     pub fn is_paused(&self) -> bool {
         use kube::ResourceExt;
-        self.annotations().get(PAUSED_ANNOTATION).is_some_and(|v| v == "true")
+        self.annotations()
+            .get(PAUSED_ANNOTATION)
+            .is_some_and(|v| v == "true")
     }
 }

@@ -155,7 +155,8 @@ async fn lists_more_than_one_page() {
 async fn validation_errors_are_terminal_with_live_codes() {
     let s = start_sim().await;
     let c = client(&s.endpoint);
-    let bad: Vec<Box<dyn Fn(&mut LiveSnapshotConfig)>> = vec![
+    type Mutation = Box<dyn Fn(&mut LiveSnapshotConfig)>;
+    let bad: Vec<Mutation> = vec![
         Box::new(|t| t.time_interval = 3),
         Box::new(|t| t.time_interval = 3601),
         Box::new(|t| t.object_write_mode = Some(7)),

@@ -17,7 +17,11 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(base: Duration, max: Duration) -> Self {
-        Self { failures: Mutex::default(), base, max }
+        Self {
+            failures: Mutex::default(),
+            base,
+            max,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<LiveSnapshotTemplate>, u32>> {
@@ -64,7 +68,10 @@ mod tests {
         assert!(d[0] >= Duration::from_millis(800) && d[0] < Duration::from_millis(1200));
         assert!(d[3] >= Duration::from_millis(6400) && d[3] < Duration::from_millis(9600));
         assert!(d[5] < Duration::from_secs(12));
-        assert!(b.next(&other) < Duration::from_millis(1200), "counts are per object");
+        assert!(
+            b.next(&other) < Duration::from_millis(1200),
+            "counts are per object"
+        );
         b.reset(&a);
         assert_eq!(b.failures(&a), 0);
     }

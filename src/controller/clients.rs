@@ -17,7 +17,10 @@ pub struct ClientPool {
 
 impl ClientPool {
     pub fn new(observer: Option<Arc<dyn CallObserver>>) -> Self {
-        Self { clients: Mutex::default(), observer }
+        Self {
+            clients: Mutex::default(),
+            observer,
+        }
     }
 
     pub fn get(&self, config: &ClientConfig) -> Result<Arc<dyn SnapshotApi>, ApiError> {
@@ -45,7 +48,11 @@ fn fingerprint(c: &ClientConfig) -> [u8; 32] {
     }
     match &c.auth {
         Auth::AkSk(k) => {
-            for part in [&k.access_key, &k.secret_key, k.security_token.as_deref().unwrap_or("")] {
+            for part in [
+                &k.access_key,
+                &k.secret_key,
+                k.security_token.as_deref().unwrap_or(""),
+            ] {
                 h.update(part.as_bytes());
                 h.update([0]);
             }

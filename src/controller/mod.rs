@@ -100,10 +100,18 @@ pub async fn run(
         .reflect(writer)
         .applied_objects()
         .predicate_filter(
-            predicates::generation.combine(predicates::annotations).combine(predicates::finalizers),
+            predicates::generation
+                .combine(predicates::annotations)
+                .combine(predicates::finalizers),
             Default::default(),
         );
-    let recorder = Recorder::new(kube.clone(), Reporter { controller: MANAGER.into(), instance: None });
+    let recorder = Recorder::new(
+        kube.clone(),
+        Reporter {
+            controller: MANAGER.into(),
+            instance: None,
+        },
+    );
     let ctx = Arc::new(Context {
         kube: kube.clone(),
         backoff: Backoff::new(settings.backoff_base, settings.backoff_max),

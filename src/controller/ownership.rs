@@ -15,14 +15,23 @@ pub fn rival_owner<'a>(
     all.into_iter()
         .filter(|o| o.uid() != obj.uid())
         .filter(|o| o.spec.domain == obj.spec.domain && o.spec.app_name == obj.spec.app_name)
-        .filter(|o| o.status.as_ref().and_then(|s| s.project_id.as_deref()).is_none_or(|p| p == project))
+        .filter(|o| {
+            o.status
+                .as_ref()
+                .and_then(|s| s.project_id.as_deref())
+                .is_none_or(|p| p == project)
+        })
         .filter(|o| age_key(o) < age_key(obj))
         .min_by(|a, b| age_key(a).cmp(&age_key(b)))
 }
 
 /// Older first; ties (same second) broken by namespace and name so both objects agree.
 fn age_key(o: &LiveSnapshotTemplate) -> (Option<jiff::Timestamp>, String, String) {
-    (o.creation_timestamp().map(|t| t.0), o.namespace().unwrap_or_default(), o.name_any())
+    (
+        o.creation_timestamp().map(|t| t.0),
+        o.namespace().unwrap_or_default(),
+        o.name_any(),
+    )
 }
 
 #[cfg(test)]
@@ -41,7 +50,10 @@ mod tests {
         o.metadata.namespace = Some("ns".into());
         o.metadata.uid = Some(name.into());
         o.metadata.creation_timestamp = Some(Time(jiff::Timestamp::from_second(secs).unwrap()));
-        o.status = project.map(|p| LiveSnapshotTemplateStatus { project_id: Some(p.into()), ..Default::default() });
+        o.status = project.map(|p| LiveSnapshotTemplateStatus {
+            project_id: Some(p.into()),
+            ..Default::default()
+        });
         o
     }
 
@@ -52,11 +64,17 @@ mod tests {
         let other_app = obj("x", 0, "other", None);
         let other_project = obj("y", 0, "live", Some("q"));
         let all = [old.clone(), new.clone(), other_app, other_project];
-        assert_eq!(rival_owner(&new, "p", &all).map(|o| o.name_any()), Some("old".into()));
+        assert_eq!(
+            rival_owner(&new, "p", &all).map(|o| o.name_any()),
+            Some("old".into())
+        );
         assert!(rival_owner(&old, "p", &all).is_none());
         let twin = obj("a-twin", 2, "live", None);
         let all = [new.clone(), twin.clone()];
-        assert_eq!(rival_owner(&new, "p", &all).map(|o| o.name_any()), Some("a-twin".into()));
+        assert_eq!(
+            rival_owner(&new, "p", &all).map(|o| o.name_any()),
+            Some("a-twin".into())
+        );
         assert!(rival_owner(&twin, "p", &all).is_none());
     }
 }

@@ -32,7 +32,10 @@ pub enum ReconcileError {
     NoNamespace,
 }
 
-pub async fn reconcile(obj: Arc<LiveSnapshotTemplate>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+pub async fn reconcile(
+    obj: Arc<LiveSnapshotTemplate>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
     let started = Instant::now();
     let result = reconcile_inner(obj, &ctx).await;
     let label = match &result {
@@ -43,7 +46,10 @@ pub async fn reconcile(obj: Arc<LiveSnapshotTemplate>, ctx: Arc<Context>) -> Res
     result
 }
 
-async fn reconcile_inner(obj: Arc<LiveSnapshotTemplate>, ctx: &Context) -> Result<Action, ReconcileError> {
+async fn reconcile_inner(
+    obj: Arc<LiveSnapshotTemplate>,
+    ctx: &Context,
+) -> Result<Action, ReconcileError> {
     let namespace = obj.namespace().ok_or(ReconcileError::NoNamespace)?;
     if obj.is_paused() {
         // Paused objects keep their finalizer and make no upstream call, even on deletion.
@@ -85,8 +91,14 @@ async fn sync(obj: &LiveSnapshotTemplate, ctx: &Context) -> Result<Report, Recon
     let project = config.project_id.clone();
     let all = ctx.templates.state();
     if let Some(owner) = ownership::rival_owner(obj, &project, all.iter().map(|o| &**o)) {
-        let owner = format!("{}/{}", owner.namespace().unwrap_or_default(), owner.name_any());
-        let msg = format!("{owner} already manages {domain}/{app} in this project; this object never writes upstream");
+        let owner = format!(
+            "{}/{}",
+            owner.namespace().unwrap_or_default(),
+            owner.name_any()
+        );
+        let msg = format!(
+            "{owner} already manages {domain}/{app} in this project; this object never writes upstream"
+        );
         if previous_reason(obj, SYNCED) != Some(reason::CONFLICT) {
             event(ctx, obj, true, reason::CONFLICT, "Claim", msg.clone()).await;
         }
@@ -108,7 +120,12 @@ async fn sync(obj: &LiveSnapshotTemplate, ctx: &Context) -> Result<Report, Recon
     if seen.is_none() {
         if observing {
             let mut r = Report::new(
-                Desired::new(READY, Status::False, reason::NOT_FOUND, format!("no upstream template for {domain}/{app}")),
+                Desired::new(
+                    READY,
+                    Status::False,
+                    reason::NOT_FOUND,
+                    format!("no upstream template for {domain}/{app}"),
+                ),
                 Report::success(reason::OBSERVING),
             );
             r.project_id = Some(project);
@@ -121,7 +138,15 @@ async fn sync(obj: &LiveSnapshotTemplate, ctx: &Context) -> Result<Report, Recon
         write_status(ctx, obj, &intent).await?;
         match upstream.create(&want).await {
             Ok(()) => {
-                event(ctx, obj, false, "Created", "Create", format!("created upstream template {domain}/{app}")).await;
+                event(
+                    ctx,
+                    obj,
+                    false,
+                    "Created",
+                    "Create",
+                    format!("created upstream template {domain}/{app}"),
+                )
+                .await;
                 let mut r = Report::in_sync(at_provider(&want), false);
                 r.project_id = Some(project);
                 return Ok(r);
@@ -136,13 +161,23 @@ async fn sync(obj: &LiveSnapshotTemplate, ctx: &Context) -> Result<Report, Recon
             Err(e) => return Err(e.into()),
         }
     }
-    let Some(seen) = seen else { unreachable!("absent templates returned above") };
+    let Some(seen) = seen else {
+        unreachable!("absent templates returned above")
+    };
 
     // 4. Present: adopt when it predates us, then diff.
     let known = obj.status.as_ref().is_some_and(|s| s.at_provider.is_some())
         || previous_reason(obj, READY) == Some(reason::CREATING);
     if !known {
-        event(ctx, obj, false, "Adopted", "Adopt", format!("found existing upstream template {domain}/{app}; this object now manages it")).await;
+        event(
+            ctx,
+            obj,
+            false,
+            "Adopted",
+            "Adopt",
+            format!("found existing upstream template {domain}/{app}; this object now manages it"),
+        )
+        .await;
     }
     let drift = diff(&want, &seen);
     if drift.is_empty() {
@@ -151,10 +186,19 @@ async fn sync(obj: &LiveSnapshotTemplate, ctx: &Context) -> Result<Report, Recon
         return Ok(r);
     }
     ctx.metrics.drift_detected.inc();
-    let fields = drift.iter().map(|d| d.field.as_str()).collect::<Vec<_>>().join(", ");
+    let fields = drift
+        .iter()
+        .map(|d| d.field.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     if observing {
         let mut r = Report::new(
-            Desired::new(READY, Status::False, reason::DRIFTED, format!("upstream differs from spec in: {fields}")),
+            Desired::new(
+                READY,
+                Status::False,
+                reason::DRIFTED,
+                format!("upstream differs from spec in: {fields}"),
+            ),
             Report::success(reason::OBSERVING),
         );
         r.at_provider = Some(at_provider(&seen));
@@ -164,11 +208,20 @@ async fn sync(obj: &LiveSnapshotTemplate, ctx: &Context) -> Result<Report, Recon
     }
     let body = merged_update(&want, &seen);
     upstream.update(&body).await?;
-    let spec_changed = obj.status.as_ref().and_then(|s| s.observed_generation) != obj.meta().generation;
+    let spec_changed =
+        obj.status.as_ref().and_then(|s| s.observed_generation) != obj.meta().generation;
     let (ev_reason, note) = if spec_changed || !known {
-        ("Updated", format!("updated upstream template {domain}/{app}: {fields}"))
+        (
+            "Updated",
+            format!("updated upstream template {domain}/{app}: {fields}"),
+        )
     } else {
-        ("DriftCorrected", format!("upstream template {domain}/{app} had drifted from spec in {fields}; corrected"))
+        (
+            "DriftCorrected",
+            format!(
+                "upstream template {domain}/{app} had drifted from spec in {fields}; corrected"
+            ),
+        )
     };
     event(ctx, obj, false, ev_reason, "Update", note).await;
     let mut r = Report::in_sync(at_provider(&body), false);
@@ -178,28 +231,46 @@ async fn sync(obj: &LiveSnapshotTemplate, ctx: &Context) -> Result<Report, Recon
 
 /// Status and retry delay for a failed sync. Terminal failures wait for a change of the spec or
 /// of a referenced Secret (both trigger a reconcile), with the resync as a safety net.
-async fn failed(obj: &LiveSnapshotTemplate, ctx: &Context, err: &ReconcileError) -> (Report, Action) {
+async fn failed(
+    obj: &LiveSnapshotTemplate,
+    ctx: &Context,
+    err: &ReconcileError,
+) -> (Report, Action) {
     let key = ObjectRef::from_obj(obj);
     let resync = Action::requeue(jitter(ctx.settings.resync));
     let (why, ready, action) = match err {
         ReconcileError::Credentials(c) if c.waits_for_secret() => {
             let why = match c {
                 CredentialsError::SecretMissing { .. } => reason::SECRET_MISSING,
-                CredentialsError::NoDefault | CredentialsError::NoEndpoint => reason::CREDENTIALS_MISSING,
+                CredentialsError::NoDefault | CredentialsError::NoEndpoint => {
+                    reason::CREDENTIALS_MISSING
+                }
                 _ => reason::INVALID_SECRET,
             };
             (why, Status::False, resync)
         }
         ReconcileError::Upstream(e) => match e.class() {
             ErrorClass::Terminal => (reason::INVALID_SPEC, Status::False, resync),
-            ErrorClass::Auth => (reason::AUTH_FAILED, Status::False, Action::requeue(ctx.backoff.next(&key))),
+            ErrorClass::Auth => (
+                reason::AUTH_FAILED,
+                Status::False,
+                Action::requeue(ctx.backoff.next(&key)),
+            ),
             ErrorClass::Throttled(after) => {
                 let delay = ctx.backoff.next(&key).max(after.unwrap_or(Duration::ZERO));
                 (reason::THROTTLED, Status::Unknown, Action::requeue(delay))
             }
-            _ => (reason::UPSTREAM_ERROR, Status::Unknown, Action::requeue(ctx.backoff.next(&key))),
+            _ => (
+                reason::UPSTREAM_ERROR,
+                Status::Unknown,
+                Action::requeue(ctx.backoff.next(&key)),
+            ),
         },
-        _ => (reason::UPSTREAM_ERROR, Status::Unknown, Action::requeue(ctx.backoff.next(&key))),
+        _ => (
+            reason::UPSTREAM_ERROR,
+            Status::Unknown,
+            Action::requeue(ctx.backoff.next(&key)),
+        ),
     };
     let msg = err.to_string();
     tracing::warn!(object = %key, reason = why, error = %msg, "sync failed");
@@ -207,7 +278,10 @@ async fn failed(obj: &LiveSnapshotTemplate, ctx: &Context, err: &ReconcileError)
         event(ctx, obj, true, why, "Sync", msg.clone()).await;
     }
     // Ready keeps saying what it said only when upstream cannot differ because of this error.
-    let report = Report::new(Desired::new(READY, ready, why, msg.clone()), Desired::new(SYNCED, Status::False, why, msg));
+    let report = Report::new(
+        Desired::new(READY, ready, why, msg.clone()),
+        Desired::new(SYNCED, Status::False, why, msg),
+    );
     (report, action)
 }
 
@@ -219,7 +293,15 @@ async fn cleanup(obj: &LiveSnapshotTemplate, ctx: &Context) -> Result<Action, Re
         || obj.spec.management_policy == ManagementPolicy::Observe
         || previous_reason(obj, SYNCED) == Some(reason::CONFLICT);
     if keep {
-        event(ctx, obj, false, "Orphaned", "Delete", format!("left upstream template {domain}/{app} in place")).await;
+        event(
+            ctx,
+            obj,
+            false,
+            "Orphaned",
+            "Delete",
+            format!("left upstream template {domain}/{app} in place"),
+        )
+        .await;
         return Ok(Action::await_change());
     }
     let result = async {
@@ -238,7 +320,15 @@ async fn cleanup(obj: &LiveSnapshotTemplate, ctx: &Context) -> Result<Action, Re
     .await;
     match result {
         Ok(true) => {
-            event(ctx, obj, false, "Deleted", "Delete", format!("deleted upstream template {domain}/{app}")).await;
+            event(
+                ctx,
+                obj,
+                false,
+                "Deleted",
+                "Delete",
+                format!("deleted upstream template {domain}/{app}"),
+            )
+            .await;
             Ok(Action::await_change())
         }
         Ok(false) => Ok(Action::await_change()),

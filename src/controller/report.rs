@@ -42,7 +42,13 @@ pub struct Report {
 
 impl Report {
     pub fn new(ready: Desired, synced: Desired) -> Self {
-        Self { ready, synced, at_provider: None, drift: None, project_id: None }
+        Self {
+            ready,
+            synced,
+            at_provider: None,
+            drift: None,
+            project_id: None,
+        }
     }
 
     pub fn success(synced_reason: &'static str) -> Desired {
@@ -50,9 +56,18 @@ impl Report {
     }
 
     pub fn in_sync(at_provider: AtProvider, observing: bool) -> Self {
-        let synced = if observing { reason::OBSERVING } else { reason::RECONCILE_SUCCESS };
+        let synced = if observing {
+            reason::OBSERVING
+        } else {
+            reason::RECONCILE_SUCCESS
+        };
         let mut r = Self::new(
-            Desired::new(READY, Status::True, reason::AVAILABLE, "the upstream template matches spec"),
+            Desired::new(
+                READY,
+                Status::True,
+                reason::AVAILABLE,
+                "the upstream template matches spec",
+            ),
             Self::success(synced),
         );
         r.at_provider = Some(at_provider);
@@ -62,21 +77,41 @@ impl Report {
 
     pub fn paused() -> Self {
         Self::new(
-            Desired::new(READY, Status::Unknown, reason::PAUSED, "reconciliation is paused; upstream is not checked"),
-            Desired::new(SYNCED, Status::False, reason::PAUSED, "the live.snapshot.dev/paused annotation is \"true\": no upstream calls are made"),
+            Desired::new(
+                READY,
+                Status::Unknown,
+                reason::PAUSED,
+                "reconciliation is paused; upstream is not checked",
+            ),
+            Desired::new(
+                SYNCED,
+                Status::False,
+                reason::PAUSED,
+                "the live.snapshot.dev/paused annotation is \"true\": no upstream calls are made",
+            ),
         )
     }
 
     pub fn creating() -> Self {
         Self::new(
-            Desired::new(READY, Status::False, reason::CREATING, "creating the upstream template"),
+            Desired::new(
+                READY,
+                Status::False,
+                reason::CREATING,
+                "creating the upstream template",
+            ),
             Self::success(reason::RECONCILE_SUCCESS),
         )
     }
 
     pub fn deleting() -> Self {
         Self::new(
-            Desired::new(READY, Status::False, reason::DELETING, "deleting the upstream template"),
+            Desired::new(
+                READY,
+                Status::False,
+                reason::DELETING,
+                "deleting the upstream template",
+            ),
             Self::success(reason::RECONCILE_SUCCESS),
         )
     }
@@ -84,7 +119,11 @@ impl Report {
 
 /// Writes status through the status subresource when it differs from what the object shows.
 /// Returns whether it wrote.
-pub async fn write_status(ctx: &Context, obj: &LiveSnapshotTemplate, report: &Report) -> Result<bool, kube::Error> {
+pub async fn write_status(
+    ctx: &Context,
+    obj: &LiveSnapshotTemplate,
+    report: &Report,
+) -> Result<bool, kube::Error> {
     let old = obj.status.clone().unwrap_or_default();
     let now = Time(jiff::Timestamp::now());
     let generation = obj.meta().generation;
@@ -105,13 +144,19 @@ pub async fn write_status(ctx: &Context, obj: &LiveSnapshotTemplate, report: &Re
         return Ok(false);
     }
     new.last_sync_time = Some(now);
-    let api: Api<LiveSnapshotTemplate> = Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
+    let api: Api<LiveSnapshotTemplate> =
+        Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
     let patch = serde_json::json!({
         "apiVersion": LiveSnapshotTemplate::api_version(&()),
         "kind": LiveSnapshotTemplate::kind(&()),
         "status": status_for_apply(&new),
     });
-    api.patch_status(&obj.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch)).await?;
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
     Ok(true)
 }
 
@@ -123,13 +168,27 @@ fn status_for_apply(s: &LiveSnapshotTemplateStatus) -> serde_json::Value {
 
 /// The reason a condition of the object had before this reconcile.
 pub fn previous_reason<'a>(obj: &'a LiveSnapshotTemplate, type_: &str) -> Option<&'a str> {
-    obj.status.as_ref().and_then(|s| conditions::find(&s.conditions, type_)).map(|c| c.reason.as_str())
+    obj.status
+        .as_ref()
+        .and_then(|s| conditions::find(&s.conditions, type_))
+        .map(|c| c.reason.as_str())
 }
 
 /// Publishes an Event; a failure to publish is logged, never fatal.
-pub async fn event(ctx: &Context, obj: &LiveSnapshotTemplate, warning: bool, reason: &str, action: &str, note: String) {
+pub async fn event(
+    ctx: &Context,
+    obj: &LiveSnapshotTemplate,
+    warning: bool,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
     let ev = Event {
-        type_: if warning { EventType::Warning } else { EventType::Normal },
+        type_: if warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
         reason: reason.into(),
         note: Some(note),
         action: action.into(),

@@ -135,10 +135,12 @@ mod tests {
         }
     }
 
+    type Mutation = Box<dyn Fn(&mut LiveSnapshotConfig)>;
+
     #[test]
     fn accepts_minimal_and_rejects_each_rule() {
         assert!(validate(&ok()).is_ok());
-        let cases: Vec<(&str, Box<dyn Fn(&mut LiveSnapshotConfig)>)> = vec![
+        let cases: Vec<(&str, Mutation)> = vec![
             ("domain", Box::new(|c| c.domain.clear())),
             ("app_name", Box::new(|c| c.app_name = "a".repeat(129))),
             ("auth_key", Box::new(|c| c.auth_key = Some("short".into()))),

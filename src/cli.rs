@@ -1,0 +1,92 @@
+//! Command-line interface of the operator binary.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    version,
+    about = "Keeps Huawei Cloud Live snapshot templates equal to LiveSnapshotTemplate objects"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the operator against the cluster of the current kubeconfig (KUBECONFIG, ~/.kube/config)
+    /// or, inside a pod, the in-cluster service account.
+    Run(Box<RunArgs>),
+    /// Print the LiveSnapshotTemplate CustomResourceDefinition as YAML (or write it to --output).
+    Crd {
+        /// File to write instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Live API endpoint, e.g. https://live.cn-north-4.myhuaweicloud.com or, for the simulator,
+    /// http://127.0.0.1:8443. Derived from --region when unset.
+    #[arg(long, env = "LIVE_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// Cloud region, e.g. cn-north-4 (used for the endpoint when --endpoint is unset).
+    #[arg(long, env = "LIVE_REGION")]
+    pub region: Option<String>,
+    /// Default project id, for objects without credentialsSecretRef.
+    #[arg(long, env = "LIVE_PROJECT_ID")]
+    pub project_id: Option<String>,
+    /// Default access key (prefer --access-key-file or the environment over the command line).
+    #[arg(long, env = "CLOUD_SDK_AK", hide_env_values = true)]
+    pub access_key: Option<String>,
+    /// Default secret key.
+    #[arg(long, env = "CLOUD_SDK_SK", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// File holding the default access key (e.g. a mounted Secret).
+    #[arg(long, env = "CLOUD_SDK_AK_FILE")]
+    pub access_key_file: Option<PathBuf>,
+    /// File holding the default secret key.
+    #[arg(long, env = "CLOUD_SDK_SK_FILE")]
+    pub secret_key_file: Option<PathBuf>,
+    /// File holding a security token for temporary AK/SK credentials.
+    #[arg(long, env = "CLOUD_SDK_SECURITY_TOKEN_FILE")]
+    pub security_token_file: Option<PathBuf>,
+    /// Endpoints that a credentials Secret may name (comma-separated, exact match). A Secret
+    /// naming any other endpoint is refused, so no namespace can aim the operator elsewhere.
+    #[arg(long, env = "LIVE_ENDPOINT_ALLOWLIST", value_delimiter = ',')]
+    pub endpoint_allowlist: Vec<String>,
+    /// Seconds between checks of an in-sync object against upstream (jittered +-20%).
+    #[arg(long, env = "LSO_RESYNC_SECONDS", default_value_t = 300)]
+    pub resync_seconds: u64,
+    /// Seconds before the first retry of a failed object; doubles per failure.
+    #[arg(long, default_value_t = 1)]
+    pub backoff_base_seconds: u64,
+    /// Longest retry delay, seconds.
+    #[arg(long, default_value_t = 300)]
+    pub backoff_max_seconds: u64,
+    /// Reconciles running at once.
+    #[arg(long, env = "LSO_CONCURRENCY", default_value_t = 16)]
+    pub concurrency: u16,
+    /// Timeout of one upstream call, seconds.
+    #[arg(long, default_value_t = 10)]
+    pub upstream_timeout_seconds: u64,
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "LSO_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Only objects matching this label selector, e.g. team=media.
+    #[arg(long, env = "LSO_LABEL_SELECTOR")]
+    pub label_selector: Option<String>,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, env = "LSO_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    pub http_addr: SocketAddr,
+    /// Log format: text or json.
+    #[arg(long, env = "LSO_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+    /// Log level or filter (RUST_LOG syntax), e.g. info or live_snapshot_operator=debug.
+    #[arg(long, env = "LSO_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+}

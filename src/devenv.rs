@@ -1,0 +1,294 @@
+//! A throwaway Kubernetes control plane on 127.0.0.1 (etcd + kube-apiserver built from the
+//! pinned Go module in tests/e2e/tools), for the end-to-end suite and the local quick start.
+//! Everything lives in a temporary directory and is torn down when the value is dropped.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DevEnvError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("certificate: {0}")]
+    Cert(#[from] rcgen::Error),
+    #[error("building the control-plane tools failed: {0}")]
+    Build(String),
+    #[error("{what} did not become ready within {secs}s; its log is {log}:\n{tail}")]
+    NotReady {
+        what: &'static str,
+        secs: u64,
+        log: String,
+        tail: String,
+    },
+    #[error("kubeconfig: {0}")]
+    Kubeconfig(String),
+}
+
+/// Where the pinned tools are: `LSO_TOOLS_DIR`, or built (once, cached) by the repo's script.
+pub fn tools_dir(repo_root: &Path) -> Result<PathBuf, DevEnvError> {
+    if let Some(dir) = std::env::var_os("LSO_TOOLS_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    let out = Command::new("bash")
+        .arg(repo_root.join("tests/e2e/tools/build.sh"))
+        .stderr(Stdio::inherit())
+        .output()?;
+    if !out.status.success() {
+        return Err(DevEnvError::Build(format!(
+            "tests/e2e/tools/build.sh exited with {}",
+            out.status
+        )));
+    }
+    let dir = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    Ok(PathBuf::from(dir))
+}
+
+pub struct ControlPlane {
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+    pub server: String,
+    pub tools: PathBuf,
+    children: Vec<(&'static str, Child)>,
+}
+
+fn free_port() -> Result<u16, DevEnvError> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Spawns a child that is killed with us even if we are killed (PR_SET_PDEATHSIG).
+fn spawn(cmd: &mut Command, log: &Path) -> Result<Child, DevEnvError> {
+    let file = std::fs::File::create(log)?;
+    cmd.stdout(file.try_clone()?)
+        .stderr(file)
+        .stdin(Stdio::null());
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl, which is
+    // async-signal-safe.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    Ok(cmd.spawn()?)
+}
+
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+impl ControlPlane {
+    /// Starts etcd and kube-apiserver and waits until `/readyz` answers.
+    pub async fn start(tools: &Path) -> Result<Self, DevEnvError> {
+        let dir = tempfile::Builder::new()
+            .prefix("lso-control-plane-")
+            .tempdir()?;
+        let d = dir.path().to_path_buf();
+        let mut cp = ControlPlane {
+            dir,
+            kubeconfig: d.join("kubeconfig"),
+            server: String::new(),
+            tools: tools.to_path_buf(),
+            children: Vec::new(),
+        };
+
+        // Certificates: a CA, a serving certificate for 127.0.0.1, a service-account key.
+        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "lso-local-ca");
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
+        let serving_key = KeyPair::generate()?;
+        let mut serving =
+            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])?;
+        serving
+            .distinguished_name
+            .push(DnType::CommonName, "kube-apiserver");
+        let serving_cert = serving.signed_by(&serving_key, &ca)?;
+        let sa_key = KeyPair::generate()?;
+        std::fs::write(d.join("ca.crt"), ca.pem())?;
+        std::fs::write(d.join("apiserver.crt"), serving_cert.pem())?;
+        std::fs::write(d.join("apiserver.key"), serving_key.serialize_pem())?;
+        std::fs::write(d.join("sa.key"), sa_key.serialize_pem())?;
+        std::fs::write(d.join("sa.pub"), sa_key.public_key_pem())?;
+        let token = hex::encode(rand::random::<[u8; 16]>());
+        std::fs::write(
+            d.join("tokens.csv"),
+            format!("{token},admin,admin-uid,\"system:masters\"\n"),
+        )?;
+
+        let (client_port, peer_port, api_port) = (free_port()?, free_port()?, free_port()?);
+        let etcd_url = format!("http://127.0.0.1:{client_port}");
+        let peer_url = format!("http://127.0.0.1:{peer_port}");
+        let etcd = spawn(
+            Command::new(tools.join("etcd"))
+                .arg(format!("--data-dir={}", d.join("etcd").display()))
+                .arg(format!("--listen-client-urls={etcd_url}"))
+                .arg(format!("--advertise-client-urls={etcd_url}"))
+                .arg(format!("--listen-peer-urls={peer_url}"))
+                .arg(format!("--initial-advertise-peer-urls={peer_url}"))
+                .arg(format!("--initial-cluster=default={peer_url}"))
+                .arg("--unsafe-no-fsync")
+                .arg("--log-level=warn"),
+            &d.join("etcd.log"),
+        )?;
+        cp.children.push(("etcd", etcd));
+
+        let apiserver = spawn(
+            Command::new(tools.join("kube-apiserver"))
+                .arg(format!("--etcd-servers={etcd_url}"))
+                .arg("--bind-address=127.0.0.1")
+                .arg("--advertise-address=127.0.0.1")
+                .arg(format!("--secure-port={api_port}"))
+                .arg(format!(
+                    "--tls-cert-file={}",
+                    d.join("apiserver.crt").display()
+                ))
+                .arg(format!(
+                    "--tls-private-key-file={}",
+                    d.join("apiserver.key").display()
+                ))
+                .arg(format!("--cert-dir={}", d.join("certs").display()))
+                .arg("--authorization-mode=RBAC")
+                .arg(format!(
+                    "--token-auth-file={}",
+                    d.join("tokens.csv").display()
+                ))
+                .arg("--service-cluster-ip-range=10.0.0.0/24")
+                .arg("--service-account-issuer=https://kubernetes.default.svc.cluster.local")
+                .arg(format!(
+                    "--service-account-key-file={}",
+                    d.join("sa.pub").display()
+                ))
+                .arg(format!(
+                    "--service-account-signing-key-file={}",
+                    d.join("sa.key").display()
+                ))
+                .arg("--disable-admission-plugins=ServiceAccount")
+                .arg("--endpoint-reconciler-type=none")
+                .arg("--allow-privileged=true"),
+            &d.join("kube-apiserver.log"),
+        )?;
+        cp.children.push(("kube-apiserver", apiserver));
+        cp.server = format!("https://127.0.0.1:{api_port}");
+
+        let ca_b64 = base64_encode(ca.pem().as_bytes());
+        let kubeconfig = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: {}\n    certificate-authority-data: {ca_b64}\nusers:\n- name: admin\n  user:\n    token: {token}\ncontexts:\n- name: local\n  context:\n    cluster: local\n    user: admin\n    namespace: default\ncurrent-context: local\n",
+            cp.server
+        );
+        let mut f = std::fs::File::create(&cp.kubeconfig)?;
+        f.write_all(kubeconfig.as_bytes())?;
+        cp.wait_ready(&token, &ca.pem()).await?;
+        Ok(cp)
+    }
+
+    async fn wait_ready(&mut self, token: &str, ca_pem: &str) -> Result<(), DevEnvError> {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let url = format!("{}/readyz", self.server);
+        let http = reqwest::Client::builder()
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(ca_pem.as_bytes())
+                    .map_err(|e| DevEnvError::Kubeconfig(e.to_string()))?,
+            )
+            .timeout(Duration::from_secs(2))
+            .build()
+            .map_err(|e| DevEnvError::Kubeconfig(e.to_string()))?;
+        loop {
+            for (name, child) in self.children.iter_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    let log = self.dir.path().join(format!("{name}.log"));
+                    let tail = format!("exited with {status}\n{}", tail(&log));
+                    return Err(DevEnvError::NotReady {
+                        what: name,
+                        secs: 0,
+                        log: log.display().to_string(),
+                        tail,
+                    });
+                }
+            }
+            let ok = http
+                .get(&url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ok {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let log = self.dir.path().join("kube-apiserver.log");
+                return Err(DevEnvError::NotReady {
+                    what: "kube-apiserver",
+                    secs: 90,
+                    log: log.display().to_string(),
+                    tail: tail(&log),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// A client for the admin identity.
+    pub async fn client(&self) -> Result<kube::Client, DevEnvError> {
+        let kc = kube::config::Kubeconfig::read_from(&self.kubeconfig)
+            .map_err(|e| DevEnvError::Kubeconfig(e.to_string()))?;
+        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .map_err(|e| DevEnvError::Kubeconfig(e.to_string()))?;
+        kube::Client::try_from(config).map_err(|e| DevEnvError::Kubeconfig(e.to_string()))
+    }
+
+    /// `kubectl` from the pinned tools when present, else the one on PATH.
+    pub fn kubectl(&self) -> Command {
+        let pinned = self.tools.join("kubectl");
+        let mut cmd = Command::new(if pinned.exists() {
+            pinned
+        } else {
+            PathBuf::from("kubectl")
+        });
+        cmd.env("KUBECONFIG", &self.kubeconfig);
+        cmd
+    }
+
+    pub fn helm(&self) -> Command {
+        let mut cmd = Command::new(self.tools.join("helm"));
+        cmd.env("KUBECONFIG", &self.kubeconfig)
+            .env("HELM_CACHE_HOME", self.dir.path().join("helm/cache"))
+            .env("HELM_CONFIG_HOME", self.dir.path().join("helm/config"))
+            .env("HELM_DATA_HOME", self.dir.path().join("helm/data"));
+        cmd
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        // API server first, so it does not log etcd errors while going down.
+        for (_, child) in self.children.iter_mut().rev() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn base64_encode(data: &[u8]) -> String {
+    use k8s_openapi::ByteString;
+    // ByteString serialises as standard base64, which is what kubeconfig wants.
+    serde_json::to_value(ByteString(data.to_vec()))
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}

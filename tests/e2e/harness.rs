@@ -1,0 +1,370 @@
+//! Shared pieces of the end-to-end suite: one real control plane per test binary, and for each
+//! scenario its own namespace, its own simulator and its own operator (the production
+//! controller, run in-process and restricted to that namespace).
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Event, Namespace, Secret};
+use kube::Api;
+use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use live_snapshot_operator::controller::{self, Settings};
+use live_snapshot_operator::credentials::CloudDefaults;
+use live_snapshot_operator::devenv::ControlPlane;
+use live_snapshot_operator::metrics::Metrics;
+use live_snapshot_operator::resource::LiveSnapshotTemplate;
+use live_snapshot_operator::sim::{AuthConfig, FaultSettings, KeyPair, Simulator, Store, serve};
+use live_snapshot_operator::upstream::{Auth, Credentials, LiveSnapshotConfig};
+
+pub const AK: &str = "E2EACCESSKEY0001";
+pub const SK: &str = "e2eSecretKey0123456789abcdefghijk";
+pub const PROJECT: &str = "e2eproject000000000000000000000a";
+pub const WAIT: Duration = Duration::from_secs(45);
+
+pub struct Shared {
+    pub cp: ControlPlane,
+    pub client: kube::Client,
+    pub repo: std::path::PathBuf,
+    pub logs: Arc<Mutex<Vec<u8>>>,
+}
+
+pub struct Operator {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+    pub metrics: Arc<Metrics>,
+}
+
+pub struct Scenario {
+    pub ns: String,
+    pub client: kube::Client,
+    pub sim: Arc<Simulator>,
+    pub endpoint: String,
+    pub shared: Arc<Shared>,
+    operator: Option<Operator>,
+    _sim_stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Polls `f` until it yields `Some`, failing the scenario at the deadline.
+pub async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {WAIT:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+impl Scenario {
+    pub async fn new(shared: Arc<Shared>, name: &str) -> Self {
+        let client = shared.client.clone();
+        let ns = format!("e2e-{name}");
+        let nsapi: Api<Namespace> = Api::all(client.clone());
+        let obj: Namespace =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).unwrap();
+        nsapi
+            .create(&PostParams::default(), &obj)
+            .await
+            .expect("namespace created");
+        let auth = AuthConfig::new(
+            vec![KeyPair {
+                access_key: AK.into(),
+                secret_key: SK.into(),
+            }],
+            vec![],
+        );
+        let sim = Simulator::new(Store::in_memory(), auth, FaultSettings::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(serve(listener, sim.clone(), async move {
+            let _ = rx.await;
+        }));
+        Scenario {
+            ns,
+            client,
+            sim,
+            endpoint,
+            shared,
+            operator: None,
+            _sim_stop: tx,
+        }
+    }
+
+    pub fn cloud(&self) -> CloudDefaults {
+        CloudDefaults {
+            endpoint: Some(self.endpoint.clone()),
+            region: None,
+            project_id: Some(PROJECT.into()),
+            auth: Some(Auth::AkSk(Credentials {
+                access_key: AK.into(),
+                secret_key: SK.into(),
+                security_token: None,
+            })),
+            endpoint_allowlist: vec![self.endpoint.clone()],
+            timeout: Duration::from_secs(2),
+        }
+    }
+
+    pub fn settings(&self) -> Settings {
+        Settings {
+            resync: Duration::from_secs(300),
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(4),
+            concurrency: 4,
+            namespace: Some(self.ns.clone()),
+            label_selector: None,
+        }
+    }
+
+    pub fn start_operator(&mut self) {
+        assert!(self.operator.is_none(), "operator already running");
+        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+        let metrics = Arc::new(Metrics::new());
+        let task = tokio::spawn(controller::run(
+            self.client.clone(),
+            self.settings(),
+            self.cloud(),
+            metrics.clone(),
+            None,
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        self.operator = Some(Operator {
+            stop,
+            task,
+            metrics,
+        });
+    }
+
+    /// Graceful stop: reconciles in flight finish.
+    pub async fn stop_operator(&mut self) {
+        if let Some(op) = self.operator.take() {
+            let _ = op.stop.send(());
+            let _ = op.task.await;
+        }
+    }
+
+    /// A crash: the operator vanishes mid-whatever.
+    pub async fn kill_operator(&mut self) {
+        if let Some(op) = self.operator.take() {
+            op.task.abort();
+            let _ = op.task.await;
+        }
+    }
+
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.operator
+            .as_ref()
+            .expect("operator running")
+            .metrics
+            .clone()
+    }
+
+    pub fn api(&self) -> Api<LiveSnapshotTemplate> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    pub fn dynamic(&self) -> Api<DynamicObject> {
+        Api::namespaced_with(
+            self.client.clone(),
+            &self.ns,
+            &ApiResource::erase::<LiveSnapshotTemplate>(&()),
+        )
+    }
+
+    /// Creates an object from JSON (camelCase spec), returning the API server's answer.
+    pub async fn create_json(
+        &self,
+        name: &str,
+        spec: serde_json::Value,
+    ) -> Result<DynamicObject, kube::Error> {
+        let obj: DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "live.snapshot.dev/v1alpha1",
+            "kind": "LiveSnapshotTemplate",
+            "metadata": {"name": name},
+            "spec": spec,
+        }))
+        .unwrap();
+        self.dynamic().create(&PostParams::default(), &obj).await
+    }
+
+    pub async fn create(&self, name: &str, spec: serde_json::Value) {
+        self.create_json(name, spec)
+            .await
+            .unwrap_or_else(|e| panic!("create {name}: {e}"));
+    }
+
+    pub async fn patch_spec(&self, name: &str, spec: serde_json::Value) {
+        self.api()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"spec": spec})),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("patch {name}: {e}"));
+    }
+
+    pub async fn annotate(&self, name: &str, key: &str, value: &str) {
+        self.api()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"metadata": {"annotations": {key: value}}})),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("annotate {name}: {e}"));
+    }
+
+    /// Asks for an immediate reconcile, the way a user would.
+    pub async fn poke(&self, name: &str) {
+        let now = jiff::Timestamp::now().to_string();
+        self.annotate(name, "live.snapshot.dev/reconcile-requested-at", &now)
+            .await;
+    }
+
+    pub async fn get(&self, name: &str) -> LiveSnapshotTemplate {
+        self.api()
+            .get(name)
+            .await
+            .unwrap_or_else(|e| panic!("get {name}: {e}"))
+    }
+
+    /// Waits until condition `type_` has `status` (and `reason`, when given) for the current
+    /// generation, and returns the object.
+    pub async fn wait_condition(
+        &self,
+        name: &str,
+        type_: &str,
+        status: &str,
+        reason: Option<&str>,
+    ) -> LiveSnapshotTemplate {
+        let what = format!("{}/{name} {type_}={status} {reason:?}", self.ns);
+        eventually(&what, || async {
+            let o = self.api().get_opt(name).await.ok()??;
+            let st = o.status.as_ref()?;
+            let c = st.conditions.iter().find(|c| c.type_ == type_)?;
+            let fresh = st.observed_generation == o.metadata.generation;
+            (fresh && c.status == status && reason.is_none_or(|r| c.reason == r)).then_some(o)
+        })
+        .await
+    }
+
+    pub async fn wait_ready(&self, name: &str) -> LiveSnapshotTemplate {
+        self.wait_condition(name, "Ready", "True", Some("Available"))
+            .await
+    }
+
+    pub async fn wait_gone(&self, name: &str) {
+        eventually(&format!("{name} to be deleted"), || async {
+            matches!(self.api().get_opt(name).await, Ok(None)).then_some(())
+        })
+        .await
+    }
+
+    pub fn upstream(&self, domain: &str, app: &str) -> Option<LiveSnapshotConfig> {
+        self.sim.store.get(PROJECT, domain, app)
+    }
+
+    pub fn calls(&self, op: &str) -> u64 {
+        self.sim.faults.stats().calls.get(op).copied().unwrap_or(0)
+    }
+
+    pub fn writes(&self) -> u64 {
+        self.calls("create") + self.calls("update") + self.calls("delete")
+    }
+
+    pub async fn events(&self, name: &str) -> Vec<Event> {
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &self.ns);
+        let lp = ListParams::default().fields(&format!("involvedObject.name={name}"));
+        api.list(&lp).await.map(|l| l.items).unwrap_or_default()
+    }
+
+    pub async fn wait_event(&self, name: &str, reason: &str) -> Event {
+        eventually(&format!("event {reason} for {name}"), || async {
+            self.events(name)
+                .await
+                .into_iter()
+                .find(|e| e.reason.as_deref() == Some(reason))
+        })
+        .await
+    }
+
+    pub async fn create_secret(&self, name: &str, data: &[(&str, &str)]) {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), &self.ns);
+        let string_data: serde_json::Map<String, serde_json::Value> = data
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+            .collect();
+        let s: Secret = serde_json::from_value(
+            serde_json::json!({"metadata": {"name": name}, "stringData": string_data}),
+        )
+        .unwrap();
+        api.create(&PostParams::default(), &s)
+            .await
+            .unwrap_or_else(|e| panic!("secret {name}: {e}"));
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> (bool, String) {
+        let out = self
+            .shared
+            .cp
+            .kubectl()
+            .args(args)
+            .args(["-n", &self.ns])
+            .current_dir(&self.shared.repo)
+            .output()
+            .expect("kubectl runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+}
+
+impl Drop for Scenario {
+    fn drop(&mut self) {
+        if let Some(op) = self.operator.take() {
+            op.task.abort();
+        }
+    }
+}
+
+/// A minimal valid spec for `app` on push.example.com.
+pub fn spec(app: &str) -> serde_json::Value {
+    serde_json::json!({
+        "domain": "push.example.com",
+        "appName": app,
+        "timeInterval": 10,
+        "obsLocation": {"bucket": "snap-bucket", "location": "cn-north-4", "object": "snapshots/"},
+    })
+}
+
+pub fn with(mut base: serde_json::Value, patch: serde_json::Value) -> serde_json::Value {
+    merge(&mut base, patch);
+    base
+}
+
+fn merge(a: &mut serde_json::Value, b: serde_json::Value) {
+    match (a, b) {
+        (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (a, b) => *a = b,
+    }
+}

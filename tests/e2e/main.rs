@@ -1,0 +1,171 @@
+//! End-to-end suite: one real kube-apiserver + etcd for the whole binary, the project's
+//! simulator, and the operator. Runs every scenario (a few at a time), prints a line per
+//! scenario and `N passed, M failed`, and tears the control plane down even on failure.
+//!
+//! `cargo test --test e2e -- FILTER` runs the scenarios whose name contains FILTER.
+//! `LSO_E2E_LOG=1` also prints the operator's logs.
+
+mod admission;
+mod harness;
+mod product;
+mod reconcile;
+
+use std::io::Write;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use harness::Shared;
+use live_snapshot_operator::devenv::{ControlPlane, tools_dir};
+
+type Scenario = fn(Arc<Shared>) -> Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+macro_rules! scenarios {
+    ($($path:path),* $(,)?) => {
+        vec![$((stringify!($path), (|s| Box::pin($path(s))) as Scenario)),*]
+    };
+}
+
+#[derive(Clone)]
+struct LogSink(Arc<Mutex<Vec<u8>>>, bool);
+
+impl Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        if self.1 {
+            std::io::stderr().write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let all = scenarios![
+        product::examples_apply_and_show_ready,
+        admission::invalid_manifests_are_refused,
+        reconcile::create_then_in_sync_without_writes,
+        reconcile::update_on_spec_change_keeps_transition_time,
+        reconcile::drift_is_corrected,
+        reconcile::observe_reports_drift_without_writing,
+        reconcile::adopts_an_existing_template,
+        reconcile::conflict_leaves_the_owner_alone,
+        reconcile::delete_and_orphan,
+        reconcile::missing_secret_then_created,
+        reconcile::throttling_backs_off_then_converges,
+        reconcile::terminal_error_is_a_condition_without_hot_loop,
+        reconcile::restart_between_create_and_status,
+        reconcile::pause_stops_upstream_calls,
+        reconcile::callback_key_never_leaks,
+    ];
+    let selected: Vec<_> = all
+        .into_iter()
+        .filter(|(n, _)| filters.is_empty() || filters.iter().any(|f| n.contains(f.as_str())))
+        .collect();
+
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let sink = LogSink(logs.clone(), std::env::var_os("LSO_E2E_LOG").is_some());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "info,live_snapshot_operator=debug",
+        ))
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .init();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (passed, failed) = rt.block_on(async move {
+        let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let started = Instant::now();
+        let tools = tools_dir(&repo).expect("control-plane tools");
+        let cp = ControlPlane::start(&tools)
+            .await
+            .expect("control plane starts");
+        println!(
+            "e2e: control plane up at {} in {:.1}s (tools {})",
+            cp.server,
+            started.elapsed().as_secs_f64(),
+            tools.display()
+        );
+        let client = cp.client().await.expect("client");
+        let out = cp
+            .kubectl()
+            .args(["apply", "--server-side", "-f", "crds/"])
+            .current_dir(&repo)
+            .output()
+            .expect("kubectl");
+        assert!(
+            out.status.success(),
+            "installing the CRD: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = cp
+            .kubectl()
+            .args([
+                "wait",
+                "--for=condition=Established",
+                "--timeout=60s",
+                "crd/livesnapshottemplates.live.snapshot.dev",
+            ])
+            .output()
+            .expect("kubectl");
+        assert!(
+            out.status.success(),
+            "CRD not Established: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let shared = Arc::new(Shared {
+            cp,
+            client,
+            repo,
+            logs,
+        });
+
+        let results: Vec<(&str, bool, Duration)> = futures::stream::iter(selected)
+            .map(|(name, f)| {
+                let shared = shared.clone();
+                async move {
+                    let t = Instant::now();
+                    let run =
+                        tokio::time::timeout(Duration::from_secs(180), tokio::spawn(f(shared)));
+                    let ok = matches!(run.await, Ok(Ok(())));
+                    let took = t.elapsed();
+                    println!(
+                        "test {name} ... {} ({:.1}s)",
+                        if ok { "ok" } else { "FAILED" },
+                        took.as_secs_f64()
+                    );
+                    (name, ok, took)
+                }
+            })
+            .buffer_unordered(4)
+            .collect()
+            .await;
+        let failed: Vec<_> = results.iter().filter(|r| !r.1).map(|r| r.0).collect();
+        if !failed.is_empty() {
+            let log = shared.cp.dir.path().join("kube-apiserver.log");
+            println!(
+                "failed: {failed:?} (operator logs: LSO_E2E_LOG=1; api server log was {})",
+                log.display()
+            );
+        }
+        (results.len() - failed.len(), failed.len())
+    });
+    println!("e2e: {passed} passed, {failed} failed");
+    if failed == 0 && passed > 0 {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
+}
