@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests, the client against the simulator, the official Python SDK
 # against the simulator, and the end-to-end suite on a real kube-apiserver + etcd.
+# Ends with one line `tests: N passed, M failed` summing every test binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d /usr/local/go/bin ] && export PATH="/usr/local/go/bin:$PATH"
 eval "$(scripts/setup-tools.sh)"
-cargo test --locked "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --locked "$@" 2>&1 | tee "$log" || status=$?
+awk '
+  /^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+  /^e2e: [0-9]+ passed, [0-9]+ failed$/ { p += $2; f += $4 }
+  END { printf "tests: %d passed, %d failed\n", p, f }
+' "$log"
+exit "$status"
