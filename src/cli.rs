@@ -74,15 +74,34 @@ pub struct RunArgs {
     /// Timeout of one upstream call, seconds.
     #[arg(long, default_value_t = 10)]
     pub upstream_timeout_seconds: u64,
-    /// Watch only this namespace (default: all namespaces).
-    #[arg(long, env = "LSO_NAMESPACE")]
-    pub namespace: Option<String>,
+    /// Watch only these namespaces (comma-separated or repeated; default: all namespaces).
+    #[arg(long = "namespace", env = "LSO_NAMESPACES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
     /// Only objects matching this label selector, e.g. team=media.
     #[arg(long, env = "LSO_LABEL_SELECTOR")]
     pub label_selector: Option<String>,
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "LSO_HTTP_ADDR", default_value = "0.0.0.0:8080")]
     pub http_addr: SocketAddr,
+    /// Elect a leader through a coordination.k8s.io Lease, so that of several replicas only one
+    /// reconciles; the others stand by and take over within the lease duration.
+    #[arg(long, env = "LSO_LEADER_ELECTION", default_value_t = false)]
+    pub leader_election: bool,
+    /// Namespace of the Lease (default: POD_NAMESPACE, else "default").
+    #[arg(long, env = "LSO_LEADER_ELECTION_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+    /// Name of the Lease.
+    #[arg(long, default_value = "live-snapshot-operator")]
+    pub leader_election_lease: String,
+    /// This process's identity in the Lease (default: POD_NAME or the host name, plus a random suffix).
+    #[arg(long, env = "LSO_LEADER_ELECTION_IDENTITY")]
+    pub leader_election_identity: Option<String>,
+    /// Seconds a leader's lease stays valid without renewal; a standby takes over after it.
+    #[arg(long, default_value_t = 15)]
+    pub lease_duration_seconds: u64,
+    /// Seconds before expiry at which the leader renews.
+    #[arg(long, default_value_t = 5)]
+    pub lease_grace_seconds: u64,
     /// Log format: text or json.
     #[arg(long, env = "LSO_LOG_FORMAT", default_value = "text")]
     pub log_format: String,

@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod desired;
 pub mod devenv;
 pub mod health;
+pub mod leader;
 pub mod metrics;
 pub mod resource;
 pub mod sim;

@@ -8,6 +8,7 @@ use kube::CustomResourceExt;
 use live_snapshot_operator::cli::{Cli, Command, RunArgs};
 use live_snapshot_operator::controller::{self, Settings};
 use live_snapshot_operator::credentials::CloudDefaults;
+use live_snapshot_operator::leader::{self, LeaderConfig};
 use live_snapshot_operator::metrics::Metrics;
 use live_snapshot_operator::resource::LiveSnapshotTemplate;
 use live_snapshot_operator::upstream::{Auth, Credentials};
@@ -113,7 +114,7 @@ async fn run(args: RunArgs) -> Result<(), MainError> {
         backoff_base: Duration::from_secs(args.backoff_base_seconds.max(1)),
         backoff_max: Duration::from_secs(args.backoff_max_seconds.max(1)),
         concurrency: args.concurrency.max(1),
-        namespace: args.namespace.clone(),
+        namespaces: args.namespaces.clone(),
         label_selector: args.label_selector.clone(),
     };
     let client = kube::Client::try_default().await?;
@@ -122,16 +123,68 @@ async fn run(args: RunArgs) -> Result<(), MainError> {
     let listener = tokio::net::TcpListener::bind(args.http_addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "serving /healthz, /readyz and /metrics");
     tokio::spawn(health::serve(listener, metrics.clone(), ready_rx));
-    tracing::info!(namespace = ?settings.namespace, resync = ?settings.resync, "starting controller");
-    controller::run(
-        client,
-        settings,
-        cloud,
-        metrics,
-        Some(ready_tx),
-        shutdown_signal(),
-    )
-    .await;
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+
+    if !args.leader_election {
+        tracing::info!(namespaces = ?settings.namespaces, resync = ?settings.resync, "starting controller");
+        controller::run(client, settings, cloud, metrics, Some(ready_tx), stopped).await;
+        tracing::info!("stopped");
+        return Ok(());
+    }
+
+    let cfg = LeaderConfig {
+        namespace: args
+            .leader_election_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .unwrap_or_else(|| "default".into()),
+        lease_name: args.leader_election_lease.clone(),
+        identity: args
+            .leader_election_identity
+            .clone()
+            .unwrap_or_else(leader::default_identity),
+        duration: Duration::from_secs(args.lease_duration_seconds),
+        grace: Duration::from_secs(args.lease_grace_seconds),
+    };
+    let mut election = leader::start(client.clone(), &cfg)
+        .await
+        .map_err(|e| MainError::Config(e.to_string()))?;
+    // A standby is healthy and ready to take over; it reports ready so rollouts proceed.
+    let _ = ready_tx.send(true);
+    tracing::info!(identity = %cfg.identity, lease = %cfg.lease_name, namespace = %cfg.namespace, "waiting for leadership");
+    if !election.acquired(stop_rx.clone()).await {
+        election.release().await;
+        return Ok(());
+    }
+    tracing::info!(identity = %cfg.identity, "became leader; starting controller");
+    let _ = ready_tx.send(false);
+    let lost = election.lost();
+    let (lost_tx, mut lost_rx) = tokio::sync::watch::channel(false);
+    let until = async move {
+        tokio::select! {
+            _ = stopped => {},
+            _ = lost => { let _ = lost_tx.send(true); },
+        }
+    };
+    controller::run(client, settings, cloud, metrics, Some(ready_tx), until).await;
+    if *lost_rx.borrow_and_update() {
+        // Another replica may already be writing: stop at once and let the pod restart as a standby.
+        return Err(MainError::Config(
+            "lost the leader lease; exiting so that only the new leader writes".into(),
+        ));
+    }
+    election.release().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -129,6 +129,39 @@ impl Metrics {
     }
 }
 
+/// Recomputes the templates-by-state gauge from the operator's caches.
+pub fn update_template_gauges(
+    metrics: &Metrics,
+    templates: &[Arc<crate::resource::LiveSnapshotTemplate>],
+) {
+    let mut counts: std::collections::BTreeMap<(String, String), i64> = Default::default();
+    for t in templates {
+        let conds = t
+            .status
+            .as_ref()
+            .map(|s| s.conditions.as_slice())
+            .unwrap_or_default();
+        let state = |type_: &str| {
+            crate::conditions::find(conds, type_)
+                .map(|c| c.status.clone())
+                .unwrap_or_else(|| "Unknown".into())
+        };
+        *counts
+            .entry((
+                state(crate::conditions::READY),
+                state(crate::conditions::SYNCED),
+            ))
+            .or_default() += 1;
+    }
+    metrics.templates.clear();
+    for ((ready, synced), n) in counts {
+        metrics
+            .templates
+            .get_or_create(&StateLabels { ready, synced })
+            .set(n);
+    }
+}
+
 /// Feeds upstream call metrics from the client.
 pub struct UpstreamObserver(pub Arc<Metrics>);
 

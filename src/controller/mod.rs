@@ -10,7 +10,7 @@ pub mod report;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
@@ -19,7 +19,7 @@ use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
 use kube::{Api, ResourceExt};
 
 use crate::credentials::{CloudDefaults, referenced_secrets};
-use crate::metrics::{Metrics, UpstreamObserver};
+use crate::metrics::{self, Metrics, UpstreamObserver};
 use crate::resource::LiveSnapshotTemplate;
 use backoff::Backoff;
 use clients::ClientPool;
@@ -33,10 +33,10 @@ pub struct Settings {
     pub resync: Duration,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
-    /// Reconciles running at once.
+    /// Reconciles running at once (per watched namespace).
     pub concurrency: u16,
-    /// Only this namespace; all when `None`.
-    pub namespace: Option<String>,
+    /// Watch only these namespaces; all namespaces when empty.
+    pub namespaces: Vec<String>,
     /// Label selector limiting the objects watched.
     pub label_selector: Option<String>,
 }
@@ -48,7 +48,7 @@ impl Default for Settings {
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
             concurrency: 16,
-            namespace: None,
+            namespaces: Vec::new(),
             label_selector: None,
         }
     }
@@ -60,9 +60,17 @@ pub struct Context {
     pub cloud: CloudDefaults,
     pub clients: ClientPool,
     pub recorder: Recorder,
-    pub templates: Store<LiveSnapshotTemplate>,
+    /// One cache per watched scope (all namespaces, or each listed namespace).
+    pub stores: Vec<Store<LiveSnapshotTemplate>>,
     pub backoff: Backoff,
     pub metrics: Arc<Metrics>,
+}
+
+impl Context {
+    /// Every object the operator sees, across scopes: who claims what is decided over all of them.
+    pub fn all_templates(&self) -> Vec<Arc<LiveSnapshotTemplate>> {
+        self.stores.iter().flat_map(|s| s.state()).collect()
+    }
 }
 
 fn error_policy(obj: Arc<LiveSnapshotTemplate>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
@@ -72,6 +80,7 @@ fn error_policy(obj: Arc<LiveSnapshotTemplate>, err: &ReconcileError, ctx: Arc<C
 }
 
 /// Runs the controller until `shutdown` resolves; reconciles in flight then finish.
+/// `ready` turns true once every cache has synced.
 pub async fn run(
     kube: kube::Client,
     settings: Settings,
@@ -80,31 +89,12 @@ pub async fn run(
     ready: Option<tokio::sync::watch::Sender<bool>>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let api: Api<LiveSnapshotTemplate> = match &settings.namespace {
-        Some(ns) => Api::namespaced(kube.clone(), ns),
-        None => Api::all(kube.clone()),
+    let scopes: Vec<Option<String>> = if settings.namespaces.is_empty() {
+        vec![None]
+    } else {
+        settings.namespaces.iter().cloned().map(Some).collect()
     };
-    let secrets: Api<Secret> = match &settings.namespace {
-        Some(ns) => Api::namespaced(kube.clone(), ns),
-        None => Api::all(kube.clone()),
-    };
-    let mut wc = watcher::Config::default();
-    if let Some(sel) = &settings.label_selector {
-        wc = wc.labels(sel);
-    }
-    let (reader, writer) = reflector::store();
-    // Reconcile on spec, annotation (pause, reconcile-requested-at), finalizer and deletion
-    // changes, not on our own status writes: those would cost an upstream read each.
-    let objects = watcher(api, wc)
-        .default_backoff()
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(
-            predicates::generation
-                .combine(predicates::annotations)
-                .combine(predicates::finalizers),
-            Default::default(),
-        );
+    let (stores, writers): (Vec<_>, Vec<_>) = scopes.iter().map(|_| reflector::store()).unzip();
     let recorder = Recorder::new(
         kube.clone(),
         Reporter {
@@ -119,19 +109,77 @@ pub async fn run(
         settings: settings.clone(),
         cloud,
         recorder,
-        templates: reader.clone(),
-        metrics,
+        stores: stores.clone(),
+        metrics: metrics.clone(),
     });
-    if let Some(ready) = ready {
-        let reader = reader.clone();
-        tokio::spawn(async move {
-            if reader.wait_until_ready().await.is_ok() {
+    let readiness = {
+        let stores = stores.clone();
+        async move {
+            let synced =
+                futures::future::join_all(stores.iter().map(|s| s.wait_until_ready())).await;
+            if synced.iter().all(Result::is_ok)
+                && let Some(ready) = ready
+            {
                 let _ = ready.send(true);
             }
-        });
+        }
+    };
+    let gauges = {
+        let ctx = ctx.clone();
+        async move {
+            loop {
+                metrics::update_template_gauges(&ctx.metrics, &ctx.all_templates());
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        }
+    };
+    let background = tokio::spawn(async move { tokio::join!(readiness, gauges) });
+    let shutdown = shutdown.shared();
+    let controllers =
+        scopes
+            .into_iter()
+            .zip(writers)
+            .zip(stores)
+            .map(|((scope, writer), store)| {
+                scope_controller(scope, writer, store, ctx.clone(), shutdown.clone())
+            });
+    futures::future::join_all(controllers).await;
+    background.abort();
+}
+
+/// The controller of one scope: its watch, its cache, and the Secret watch that re-triggers
+/// objects reading a changed Secret.
+async fn scope_controller(
+    scope: Option<String>,
+    writer: reflector::store::Writer<LiveSnapshotTemplate>,
+    reader: Store<LiveSnapshotTemplate>,
+    ctx: Arc<Context>,
+    shutdown: futures::future::Shared<
+        impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    >,
+) {
+    let kube = ctx.kube.clone();
+    let (api, secrets): (Api<LiveSnapshotTemplate>, Api<Secret>) = match &scope {
+        Some(ns) => (Api::namespaced(kube.clone(), ns), Api::namespaced(kube, ns)),
+        None => (Api::all(kube.clone()), Api::all(kube)),
+    };
+    let mut wc = watcher::Config::default();
+    if let Some(sel) = &ctx.settings.label_selector {
+        wc = wc.labels(sel);
     }
+    // Reconcile on spec, annotation (pause, reconcile-requested-at), finalizer and deletion
+    // changes, not on our own status writes: those would cost an upstream read each.
+    let objects = watcher(api, wc)
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(
+            predicates::generation
+                .combine(predicates::annotations)
+                .combine(predicates::finalizers),
+            Default::default(),
+        );
     let store = reader.clone();
-    // A Secret change re-reconciles the objects that read it (missing or wrong credentials).
     let secret_mapper = move |secret: Secret| {
         let ns = secret.namespace();
         let name = secret.name_any();
@@ -142,8 +190,9 @@ pub async fn run(
             .map(|o| ObjectRef::from_obj(&*o))
             .collect::<Vec<_>>()
     };
+    let concurrency = ctx.settings.concurrency;
     Controller::for_stream(objects, reader)
-        .with_config(kube::runtime::controller::Config::default().concurrency(settings.concurrency))
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .watches(secrets, watcher::Config::default(), secret_mapper)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)

@@ -89,7 +89,7 @@ async fn sync(obj: &LiveSnapshotTemplate, ctx: &Context) -> Result<Report, Recon
     // 1. Credentials decide the project, and the project decides who owns (domain, appName).
     let config = credentials::resolve(&ctx.kube, &ctx.cloud, obj).await?;
     let project = config.project_id.clone();
-    let all = ctx.templates.state();
+    let all = ctx.all_templates();
     if let Some(owner) = ownership::rival_owner(obj, &project, all.iter().map(|o| &**o)) {
         let owner = format!(
             "{}/{}",
@@ -306,7 +306,7 @@ async fn cleanup(obj: &LiveSnapshotTemplate, ctx: &Context) -> Result<Action, Re
     }
     let result = async {
         let config = credentials::resolve(&ctx.kube, &ctx.cloud, obj).await?;
-        let all = ctx.templates.state();
+        let all = ctx.all_templates();
         if ownership::rival_owner(obj, &config.project_id, all.iter().map(|o| &**o)).is_some() {
             return Ok(false);
         }

@@ -121,7 +121,7 @@ impl Scenario {
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(4),
             concurrency: 4,
-            namespace: Some(self.ns.clone()),
+            namespaces: vec![self.ns.clone()],
             label_selector: None,
         }
     }
