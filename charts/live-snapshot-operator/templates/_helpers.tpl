@@ -1,0 +1,46 @@
+{{- define "lso.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "lso.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "lso.labels" -}}
+{{ include "lso.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "lso.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "lso.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The rules the operator needs on the objects it watches, and nothing more. */}}
+{{- define "lso.watchRules" -}}
+- apiGroups: ["live.snapshot.dev"]
+  resources: ["livesnapshottemplates"]
+  verbs: ["get", "list", "watch", "patch", "update"]
+- apiGroups: ["live.snapshot.dev"]
+  resources: ["livesnapshottemplates/status"]
+  verbs: ["get", "patch", "update"]
+- apiGroups: ["live.snapshot.dev"]
+  resources: ["livesnapshottemplates/finalizers"]
+  verbs: ["update"]
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end -}}
