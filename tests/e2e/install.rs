@@ -1,0 +1,437 @@
+//! Installing and running it like a production operator: the Helm chart (lint, template, schema,
+//! install), the plain manifests, the chart's RBAC proven sufficient (and no more) by running the
+//! operator binary with the chart's ServiceAccount token, leader election with failover, the
+//! metrics endpoint, and graceful shutdown releasing the Lease.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
+
+use crate::harness::{AK, PROJECT, SK, Scenario, Shared, eventually, spec};
+
+const CHART: &str = "charts/live-snapshot-operator";
+
+fn run(cmd: &mut std::process::Command) -> (bool, String) {
+    let out = cmd.output().expect("command runs");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn kinds(manifest: &str) -> Vec<String> {
+    manifest
+        .lines()
+        .filter_map(|l| l.strip_prefix("kind: "))
+        .map(str::to_string)
+        .collect()
+}
+
+pub async fn chart_lint_template_and_schema(shared: Arc<Shared>) {
+    let cp = &shared.cp;
+    let repo = &shared.repo;
+    for extra in [
+        vec![],
+        vec!["-f", "charts/live-snapshot-operator/ci/all-on-values.yaml"],
+    ] {
+        let (ok, out) = run(cp
+            .helm()
+            .args(["lint", "--strict", CHART])
+            .args(&extra)
+            .current_dir(repo));
+        assert!(ok, "helm lint {extra:?}: {out}");
+    }
+    let (ok, out) = run(cp
+        .helm()
+        .args(["template", "lso", CHART, "-n", "lso"])
+        .current_dir(repo));
+    assert!(ok, "{out}");
+    let k = kinds(&out);
+    for want in [
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+        "Service",
+        "Deployment",
+    ] {
+        assert!(
+            k.iter().any(|x| x == want),
+            "default render lacks {want}: {k:?}"
+        );
+    }
+    assert!(
+        !out.contains("kind: Secret"),
+        "the chart never renders credentials"
+    );
+    let (ok, out) = run(cp
+        .helm()
+        .args([
+            "template",
+            "lso",
+            CHART,
+            "-n",
+            "lso",
+            "-f",
+            "charts/live-snapshot-operator/ci/all-on-values.yaml",
+        ])
+        .current_dir(repo));
+    assert!(ok, "{out}");
+    let k = kinds(&out);
+    for want in ["ServiceMonitor", "PodDisruptionBudget"] {
+        assert!(k.iter().any(|x| x == want), "all-on render lacks {want}");
+    }
+    assert_eq!(
+        k.iter().filter(|x| *x == "Role").count(),
+        3,
+        "a Role per watched namespace plus the leader-election Role"
+    );
+    assert!(
+        !k.iter().any(|x| x == "ClusterRole"),
+        "watching listed namespaces needs no ClusterRole"
+    );
+    assert!(out.contains("secretName: live-default-credentials") && !out.contains("accessKey:"));
+
+    for (set, want) in [
+        ("replicas=two", "got string, want integer"),
+        ("log.format=xml", "value must be one of"),
+        ("metrics.port=70000", "maximum"),
+    ] {
+        let (ok, out) = run(cp
+            .helm()
+            .args(["template", "lso", CHART, "--set", set])
+            .current_dir(repo));
+        assert!(
+            !ok && out.contains(want),
+            "--set {set} must be refused with {want:?}: {out}"
+        );
+    }
+
+    // The chart's CRD is the generated one, and the chart follows the crate's version.
+    let crd = std::fs::read_to_string(repo.join("crds/livesnapshottemplates.yaml")).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(repo.join(CHART).join("crds/livesnapshottemplates.yaml")).unwrap(),
+        crd
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.join("deploy/base/crd.yaml")).unwrap(),
+        crd
+    );
+    let chart = std::fs::read_to_string(repo.join(CHART).join("Chart.yaml")).unwrap();
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        chart.contains(&format!("appVersion: \"{version}\""))
+            && chart.contains(&format!("\nversion: {version}\n")),
+        "Chart.yaml follows Cargo.toml {version}"
+    );
+
+    // The plain manifests install as they are.
+    let (ok, out) = run(cp
+        .kubectl()
+        .args(["apply", "--server-side", "-k", "deploy/base"])
+        .current_dir(repo));
+    assert!(ok, "kubectl apply -k deploy/base: {out}");
+    for want in [
+        "namespace/live-snapshot-operator",
+        "clusterrole.rbac.authorization.k8s.io/live-snapshot-operator",
+        "deployment.apps/live-snapshot-operator",
+        "service/live-snapshot-operator-metrics",
+    ] {
+        assert!(out.contains(want), "deploy/base creates {want}: {out}");
+    }
+}
+
+struct Proc {
+    child: tokio::process::Child,
+    http: String,
+    log: PathBuf,
+    identity: &'static str,
+}
+
+impl Proc {
+    async fn metric(&self, line_prefix: &str) -> Option<f64> {
+        let text = reqwest::get(format!("{}/metrics", self.http))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.lines()
+            .find(|l| l.starts_with(line_prefix))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    }
+
+    fn signal(&self, sig: i32) {
+        if let Some(pid) = self.child.id() {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(pid as i32, sig);
+            }
+        }
+    }
+}
+
+fn spawn_operator(
+    s: &Scenario,
+    dir: &Path,
+    kubeconfig: &Path,
+    identity: &'static str,
+    lease_ns: &str,
+) -> Proc {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = dir.join(format!("{identity}.log"));
+    let file = std::fs::File::create(&log).unwrap();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_live-snapshot-operator"))
+        .args([
+            "run",
+            "--endpoint",
+            &s.endpoint,
+            "--project-id",
+            PROJECT,
+            "--namespace",
+            &s.ns,
+        ])
+        .args([
+            "--http-addr",
+            &format!("127.0.0.1:{port}"),
+            "--log-format",
+            "json",
+            "--backoff-max-seconds",
+            "4",
+        ])
+        .args([
+            "--leader-election",
+            "--leader-election-namespace",
+            lease_ns,
+            "--leader-election-identity",
+            identity,
+        ])
+        .args([
+            "--lease-duration-seconds",
+            "6",
+            "--lease-grace-seconds",
+            "2",
+        ])
+        .env("KUBECONFIG", kubeconfig)
+        .env("CLOUD_SDK_AK", AK)
+        .env("CLOUD_SDK_SK", SK)
+        .stdout(Stdio::from(file.try_clone().unwrap()))
+        .stderr(Stdio::from(file))
+        .kill_on_drop(true)
+        .spawn()
+        .expect("operator binary starts");
+    Proc {
+        child,
+        http: format!("http://127.0.0.1:{port}"),
+        log,
+        identity,
+    }
+}
+
+async fn holder(s: &Scenario, ns: &str) -> Option<String> {
+    let leases: Api<Lease> = Api::namespaced(s.client.clone(), ns);
+    leases
+        .get_opt("live-snapshot-operator")
+        .await
+        .ok()??
+        .spec?
+        .holder_identity
+        .filter(|h| !h.is_empty())
+}
+
+pub async fn helm_install_rbac_leader_failover_and_metrics(shared: Arc<Shared>) {
+    let s = Scenario::new(shared.clone(), "helm").await;
+    let system = "e2e-helm-system";
+    let cp = &shared.cp;
+    let (ok, out) = run(cp
+        .helm()
+        .args(["install", "lso", CHART, "-n", system, "--create-namespace"])
+        .args([
+            "--set",
+            &format!("watch.namespaces={{{}}}", s.ns),
+            "--set",
+            &format!("cloud.endpointAllowlist={{{}}}", s.endpoint),
+        ])
+        .current_dir(&shared.repo));
+    assert!(ok, "helm install: {out}");
+    assert!(
+        out.contains("Create a first template"),
+        "NOTES.txt is shown: {out}"
+    );
+    let (ok, out) = run(cp.kubectl().args([
+        "get",
+        "serviceaccount,role,rolebinding,deployment,service",
+        "-n",
+        system,
+        "-o",
+        "name",
+    ]));
+    assert!(ok, "{out}");
+    for want in [
+        "serviceaccount/lso-live-snapshot-operator",
+        "role.rbac.authorization.k8s.io/lso-live-snapshot-operator-leader-election",
+        "rolebinding.rbac.authorization.k8s.io/lso-live-snapshot-operator-leader-election",
+        "deployment.apps/lso-live-snapshot-operator",
+        "service/lso-live-snapshot-operator-metrics",
+    ] {
+        assert!(out.contains(want), "helm install created {want}: {out}");
+    }
+    let (ok, out) = run(cp
+        .kubectl()
+        .args(["get", "role,rolebinding", "-n", &s.ns, "-o", "name"]));
+    assert!(
+        ok && out.contains("role.rbac.authorization.k8s.io/lso-live-snapshot-operator"),
+        "{out}"
+    );
+
+    // The chart's ServiceAccount identity, as the pod would have it.
+    let (ok, token) = run(cp.kubectl().args([
+        "create",
+        "token",
+        "lso-live-snapshot-operator",
+        "-n",
+        system,
+        "--duration=1h",
+    ]));
+    assert!(ok, "{token}");
+    let dir = tempfile::tempdir().unwrap();
+    let ca = std::fs::read_to_string(cp.dir.path().join("ca.crt")).unwrap();
+    std::fs::write(dir.path().join("ca.crt"), ca).unwrap();
+    let kubeconfig = dir.path().join("sa.kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {}\n    certificate-authority: {}\nusers:\n- name: sa\n  user:\n    token: {}\ncontexts:\n- name: c\n  context: {{cluster: c, user: sa, namespace: {}}}\ncurrent-context: c\n",
+            cp.server,
+            dir.path().join("ca.crt").display(),
+            token.trim(),
+            s.ns
+        ),
+    )
+    .unwrap();
+    let as_sa = |args: &[&str]| run(cp.kubectl().env("KUBECONFIG", &kubeconfig).args(args));
+    let (_, out) = as_sa(&["auth", "can-i", "create", "secrets", "-n", &s.ns]);
+    assert_eq!(out.trim(), "no", "the operator may not write Secrets");
+    let (ok, out) = as_sa(&[
+        "create",
+        "secret",
+        "generic",
+        "stolen",
+        "--from-literal=a=b",
+        "-n",
+        &s.ns,
+    ]);
+    assert!(!ok && out.contains("forbidden"), "{out}");
+    let (_, out) = as_sa(&[
+        "auth",
+        "can-i",
+        "list",
+        "livesnapshottemplates.live.snapshot.dev",
+        "-n",
+        "default",
+    ]);
+    assert_eq!(
+        out.trim(),
+        "no",
+        "namespaces outside watch.namespaces are off limits"
+    );
+    let (_, out) = as_sa(&[
+        "auth",
+        "can-i",
+        "patch",
+        "livesnapshottemplates.live.snapshot.dev/status",
+        "-n",
+        &s.ns,
+    ]);
+    assert_eq!(out.trim(), "yes");
+
+    // Two replicas: exactly one reconciles.
+    let mut a = spawn_operator(&s, dir.path(), &kubeconfig, "op-a", system);
+    let mut b = spawn_operator(&s, dir.path(), &kubeconfig, "op-b", system);
+    let leader = eventually("a leader to be elected", || async {
+        holder(&s, system).await
+    })
+    .await;
+    s.create("first", spec("first")).await;
+    s.wait_ready("first").await;
+    let (lead, standby) = if leader == a.identity {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
+    let success = "live_snapshot_operator_reconciles_total{result=\"success\"}";
+    let n = eventually("the leader's reconcile metrics", || async {
+        lead.metric(success).await.filter(|n| *n > 0.0)
+    })
+    .await;
+    assert!(n >= 1.0);
+    assert_eq!(
+        standby.metric(success).await.unwrap_or(0.0),
+        0.0,
+        "the standby does not reconcile"
+    );
+    for m in [
+        "live_snapshot_operator_upstream_calls_total{operation=\"create\",code=\"200\"}",
+        "live_snapshot_operator_upstream_call_duration_seconds_count{operation=\"list\"}",
+        "live_snapshot_operator_reconcile_duration_seconds_count",
+    ] {
+        assert!(
+            lead.metric(m).await.is_some_and(|v| v >= 1.0),
+            "/metrics has {m}"
+        );
+    }
+    eventually("the templates gauge", || async {
+        lead.metric("live_snapshot_operator_templates{ready=\"True\",synced=\"True\"}")
+            .await
+            .filter(|v| *v >= 1.0)
+    })
+    .await;
+    for path in ["/healthz", "/readyz"] {
+        let r = reqwest::get(format!("{}{path}", lead.http)).await.unwrap();
+        assert!(r.status().is_success(), "{path}");
+    }
+
+    // The leader dies without releasing: the standby takes over within the lease duration.
+    lead.child.start_kill().unwrap();
+    let _ = lead.child.wait().await;
+    let survivor = standby.identity;
+    s.create("second", spec("second")).await;
+    s.wait_ready("second").await;
+    assert_eq!(holder(&s, system).await.as_deref(), Some(survivor));
+    eventually("the new leader's reconcile metrics", || async {
+        standby.metric(success).await.filter(|n| *n > 0.0)
+    })
+    .await;
+    assert_eq!(s.sim.store.len(), 2);
+
+    // SIGTERM: the leader finishes, releases the Lease and exits cleanly.
+    standby.signal(libc::SIGTERM);
+    let status = tokio::time::timeout(Duration::from_secs(20), standby.child.wait())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "clean exit: {status}");
+    assert_eq!(
+        holder(&s, system).await,
+        None,
+        "the Lease was released on shutdown"
+    );
+
+    for p in [&a.log, &b.log] {
+        let log = std::fs::read_to_string(p).unwrap();
+        assert!(!log.contains(SK), "a secret key in {}", p.display());
+    }
+}
