@@ -3,7 +3,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ObserveMode {
+    Coalesced,
+    PerObject,
+}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -71,6 +77,21 @@ pub struct RunArgs {
     /// Reconciles running at once.
     #[arg(long, env = "LSO_CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,
+    /// Upstream calls per second allowed per credential and project (0: no client-side limit).
+    /// Keep it under the account's API quota (documented around 100/s for media services).
+    #[arg(long, env = "LSO_UPSTREAM_QPS", default_value_t = 50.0)]
+    pub upstream_qps: f64,
+    /// Calls that may be made at once above the rate after a quiet spell.
+    #[arg(long, default_value_t = 20)]
+    pub upstream_burst: u32,
+    /// How templates are read: `coalesced` lists each domain once for all its templates (a
+    /// template missing from the listing is confirmed by a targeted read before any create);
+    /// `per-object` reads each template on its own.
+    #[arg(long, value_enum, default_value_t = ObserveMode::Coalesced)]
+    pub observe: ObserveMode,
+    /// Seconds one domain listing serves the templates of that domain (coalesced mode).
+    #[arg(long, default_value_t = 3)]
+    pub coalesce_window_seconds: u64,
     /// Timeout of one upstream call, seconds.
     #[arg(long, default_value_t = 10)]
     pub upstream_timeout_seconds: u64,

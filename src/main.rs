@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use kube::CustomResourceExt;
-use live_snapshot_operator::cli::{Cli, Command, RunArgs};
-use live_snapshot_operator::controller::{self, Settings};
+use live_snapshot_operator::cli::{Cli, Command, ObserveMode, RunArgs};
+use live_snapshot_operator::controller::{self, Settings, UpstreamSettings};
 use live_snapshot_operator::credentials::CloudDefaults;
 use live_snapshot_operator::leader::{self, LeaderConfig};
 use live_snapshot_operator::metrics::Metrics;
@@ -115,6 +115,12 @@ async fn run(args: RunArgs) -> Result<(), MainError> {
         backoff_max: Duration::from_secs(args.backoff_max_seconds.max(1)),
         concurrency: args.concurrency.max(1),
         namespaces: args.namespaces.clone(),
+        upstream: UpstreamSettings {
+            qps: args.upstream_qps,
+            burst: args.upstream_burst,
+            coalesce_window: (args.observe == ObserveMode::Coalesced)
+                .then(|| Duration::from_secs(args.coalesce_window_seconds.max(1))),
+        },
         label_selector: args.label_selector.clone(),
     };
     let client = kube::Client::try_default().await?;

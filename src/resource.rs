@@ -281,6 +281,9 @@ pub struct LiveSnapshotTemplateStatus {
     /// Project that holds the template (with domain and appName, its identity).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_id: Option<String>,
+    /// The value of the live.snapshot.dev/reconcile-requested-at annotation last acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
     /// When the operator last changed the upstream template or this status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,

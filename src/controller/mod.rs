@@ -6,6 +6,7 @@ pub mod clients;
 pub mod ownership;
 pub mod reconcile;
 pub mod report;
+pub mod schedule;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,7 @@ use crate::metrics::{self, Metrics, UpstreamObserver};
 use crate::resource::LiveSnapshotTemplate;
 use backoff::Backoff;
 use clients::ClientPool;
+pub use clients::UpstreamSettings;
 pub use reconcile::{ReconcileError, reconcile};
 
 pub const MANAGER: &str = "live-snapshot-operator";
@@ -39,6 +41,7 @@ pub struct Settings {
     pub namespaces: Vec<String>,
     /// Label selector limiting the objects watched.
     pub label_selector: Option<String>,
+    pub upstream: UpstreamSettings,
 }
 
 impl Default for Settings {
@@ -50,6 +53,7 @@ impl Default for Settings {
             concurrency: 16,
             namespaces: Vec::new(),
             label_selector: None,
+            upstream: UpstreamSettings::default(),
         }
     }
 }
@@ -105,7 +109,10 @@ pub async fn run(
     let ctx = Arc::new(Context {
         kube: kube.clone(),
         backoff: Backoff::new(settings.backoff_base, settings.backoff_max),
-        clients: ClientPool::new(Some(Arc::new(UpstreamObserver(metrics.clone())))),
+        clients: ClientPool::new(
+            settings.upstream.clone(),
+            Some(Arc::new(UpstreamObserver(metrics.clone()))),
+        ),
         settings: settings.clone(),
         cloud,
         recorder,

@@ -9,13 +9,15 @@ use kube::runtime::finalizer::{self, Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 
-use super::backoff::jitter;
 use super::report::{Report, event, previous_reason, reason, write_status};
+use super::schedule::next_resync;
 use super::{Context, ownership};
 use crate::conditions::{Desired, READY, SYNCED, Status};
 use crate::credentials::{self, CredentialsError};
 use crate::desired::{at_provider, desired, diff, merged_update};
-use crate::resource::{DeletionPolicy, FINALIZER, LiveSnapshotTemplate, ManagementPolicy};
+use crate::resource::{
+    DeletionPolicy, FINALIZER, LiveSnapshotTemplate, ManagementPolicy, RECONCILE_ANNOTATION,
+};
 use crate::upstream::{ApiError, ErrorClass};
 
 #[derive(Debug, thiserror::Error)]
@@ -70,14 +72,15 @@ async fn reconcile_inner(
 /// Makes upstream match spec (or, with Observe, reports how it differs) and records the result.
 async fn apply(obj: &LiveSnapshotTemplate, ctx: &Context) -> Result<Action, ReconcileError> {
     let key = ObjectRef::from_obj(obj);
-    let (report, action) = match sync(obj, ctx).await {
+    let (mut report, action) = match sync(obj, ctx).await {
         Ok(report) => {
             ctx.backoff.reset(&key);
-            (report, Action::requeue(jitter(ctx.settings.resync)))
+            (report, Action::requeue(resync_delay(obj, ctx)))
         }
         Err(ReconcileError::Kube(e)) => return Err(ReconcileError::Kube(e)),
         Err(e) => failed(obj, ctx, &e).await,
     };
+    report.handled_request = reconcile_request(obj).map(str::to_string);
     write_status(ctx, obj, &report).await?;
     Ok(action)
 }
@@ -113,8 +116,18 @@ async fn sync(obj: &LiveSnapshotTemplate, ctx: &Context) -> Result<Report, Recon
     let upstream = ctx.clients.get(&config)?;
     let want = desired(&obj.spec, auth_key);
 
-    // 2. Observe.
-    let mut seen = upstream.observe(domain, app).await?;
+    // 2. Observe: from the domain's shared listing, unless a user asked for this reconcile.
+    let requested = reconcile_request(obj).is_some_and(|r| {
+        obj.status
+            .as_ref()
+            .and_then(|s| s.last_handled_reconcile_at.as_deref())
+            != Some(r)
+    });
+    let mut seen = if requested {
+        upstream.observe_fresh(domain, app).await?
+    } else {
+        upstream.observe(domain, app).await?
+    };
 
     // 3. Absent: create (Manage) or report (Observe).
     if seen.is_none() {
@@ -229,6 +242,22 @@ async fn sync(obj: &LiveSnapshotTemplate, ctx: &Context) -> Result<Report, Recon
     Ok(r)
 }
 
+fn reconcile_request(obj: &LiveSnapshotTemplate) -> Option<&str> {
+    obj.annotations()
+        .get(RECONCILE_ANNOTATION)
+        .map(String::as_str)
+}
+
+/// With coalesced observation a domain's objects share a slot (and so one listing); otherwise
+/// each object has its own.
+fn resync_delay(obj: &LiveSnapshotTemplate, ctx: &Context) -> Duration {
+    let key = match ctx.settings.upstream.coalesce_window {
+        Some(_) => obj.spec.domain.clone(),
+        None => obj.uid().unwrap_or_else(|| obj.name_any()),
+    };
+    next_resync(ctx.settings.resync, &key, std::time::SystemTime::now())
+}
+
 /// Status and retry delay for a failed sync. Terminal failures wait for a change of the spec or
 /// of a referenced Secret (both trigger a reconcile), with the resync as a safety net.
 async fn failed(
@@ -237,7 +266,7 @@ async fn failed(
     err: &ReconcileError,
 ) -> (Report, Action) {
     let key = ObjectRef::from_obj(obj);
-    let resync = Action::requeue(jitter(ctx.settings.resync));
+    let resync = Action::requeue(resync_delay(obj, ctx));
     let (why, ready, action) = match err {
         ReconcileError::Credentials(c) if c.waits_for_secret() => {
             let why = match c {

@@ -38,6 +38,8 @@ pub struct Report {
     pub at_provider: Option<AtProvider>,
     pub drift: Option<Vec<FieldDrift>>,
     pub project_id: Option<String>,
+    /// The reconcile request (annotation value) this reconcile answered.
+    pub handled_request: Option<String>,
 }
 
 impl Report {
@@ -48,6 +50,7 @@ impl Report {
             at_provider: None,
             drift: None,
             project_id: None,
+            handled_request: None,
         }
     }
 
@@ -139,6 +142,9 @@ pub async fn write_status(
     }
     if let Some(p) = &report.project_id {
         new.project_id = Some(p.clone());
+    }
+    if let Some(r) = &report.handled_request {
+        new.last_handled_reconcile_at = Some(r.clone());
     }
     if new == old {
         return Ok(false);

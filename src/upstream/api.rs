@@ -15,6 +15,14 @@ pub trait SnapshotApi: Send + Sync {
         domain: &str,
         app_name: &str,
     ) -> Result<Option<LiveSnapshotConfig>, ApiError>;
+    /// Like `observe`, but never answered from a shared listing: for reconciles a user asked for.
+    async fn observe_fresh(
+        &self,
+        domain: &str,
+        app_name: &str,
+    ) -> Result<Option<LiveSnapshotConfig>, ApiError> {
+        self.observe(domain, app_name).await
+    }
     /// Every template of a domain, all pages.
     async fn list_domain(&self, domain: &str) -> Result<Vec<LiveSnapshotConfig>, ApiError>;
     async fn create(&self, config: &LiveSnapshotConfig) -> Result<(), ApiError>;

@@ -9,6 +9,7 @@ use reqwest::{Method, StatusCode};
 
 use super::api::{CallObserver, SnapshotApi};
 use super::error::{ApiError, Operation};
+use super::limiter::RateLimiter;
 use super::model::{ErrorBody, ListResponse, LiveSnapshotConfig};
 use super::signer;
 
@@ -73,6 +74,7 @@ pub struct LiveClient {
     host: String,
     config: ClientConfig,
     observer: Option<Arc<dyn CallObserver>>,
+    limiter: Option<Arc<RateLimiter>>,
 }
 
 impl std::fmt::Debug for LiveClient {
@@ -119,11 +121,18 @@ impl LiveClient {
             host,
             config,
             observer: None,
+            limiter: None,
         })
     }
 
     pub fn with_observer(mut self, observer: Arc<dyn CallObserver>) -> Self {
         self.observer = Some(observer);
+        self
+    }
+
+    /// Every call first takes a token from `limiter`.
+    pub fn with_limiter(mut self, limiter: Arc<RateLimiter>) -> Self {
+        self.limiter = Some(limiter);
         self
     }
 
@@ -142,6 +151,9 @@ impl LiveClient {
         query: &[(String, String)],
         body: Option<Vec<u8>>,
     ) -> Result<Vec<u8>, ApiError> {
+        if let Some(limiter) = &self.limiter {
+            limiter.acquire().await;
+        }
         let started = Instant::now();
         let result = self.send(operation, method, query, body).await;
         if let Some(obs) = &self.observer {

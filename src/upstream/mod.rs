@@ -3,7 +3,9 @@
 
 pub mod api;
 pub mod client;
+pub mod coalesce;
 pub mod error;
+pub mod limiter;
 pub mod model;
 pub mod signer;
 

@@ -123,6 +123,7 @@ impl Scenario {
             concurrency: 4,
             namespaces: vec![self.ns.clone()],
             label_selector: None,
+            upstream: Default::default(),
         }
     }
 

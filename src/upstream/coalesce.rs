@@ -1,0 +1,125 @@
+//! Coalesced observation: one listing of a domain (all pages) answers every template of that
+//! domain for a short window, with at most one listing of a domain in flight. Writes update the
+//! cached listing. A template missing from a listing is confirmed by a targeted read, because
+//! the API's domain-wide paging is known to be unreliable: coalescing may save calls, never
+//! cause a duplicate or a wrong write.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use super::api::SnapshotApi;
+use super::error::ApiError;
+use super::model::LiveSnapshotConfig;
+
+type Listing = Option<(Instant, HashMap<String, LiveSnapshotConfig>)>;
+
+pub struct Coalescing {
+    inner: Arc<dyn SnapshotApi>,
+    window: Duration,
+    domains: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Listing>>>>,
+}
+
+impl Coalescing {
+    pub fn new(inner: Arc<dyn SnapshotApi>, window: Duration) -> Self {
+        Self {
+            inner,
+            window,
+            domains: Mutex::default(),
+        }
+    }
+
+    fn slot(&self, domain: &str) -> Arc<tokio::sync::Mutex<Listing>> {
+        let mut d = self.domains.lock().unwrap_or_else(|p| p.into_inner());
+        d.entry(domain.to_string()).or_default().clone()
+    }
+
+    /// Applies our own write to a cached listing, so the next reader sees it without a call.
+    async fn record(&self, domain: &str, app: &str, value: Option<LiveSnapshotConfig>) {
+        let slot = self.slot(domain);
+        let mut listing = slot.lock().await;
+        if let Some((_, map)) = listing.as_mut() {
+            match value {
+                Some(v) => map.insert(app.to_string(), v),
+                None => map.remove(app),
+            };
+        }
+    }
+}
+
+#[async_trait]
+impl SnapshotApi for Coalescing {
+    fn project_id(&self) -> &str {
+        self.inner.project_id()
+    }
+
+    async fn observe(
+        &self,
+        domain: &str,
+        app_name: &str,
+    ) -> Result<Option<LiveSnapshotConfig>, ApiError> {
+        let found = {
+            let slot = self.slot(domain);
+            // Holding the slot while listing keeps one listing of a domain in flight; the
+            // reconciles that queue behind it reuse its answer.
+            let mut listing = slot.lock().await;
+            let fresh = listing
+                .as_ref()
+                .is_some_and(|(at, _)| at.elapsed() < self.window);
+            if !fresh {
+                let all = self.inner.list_domain(domain).await?;
+                let map = all.into_iter().map(|t| (t.app_name.clone(), t)).collect();
+                *listing = Some((Instant::now(), map));
+            }
+            listing.as_ref().and_then(|(_, m)| m.get(app_name).cloned())
+        };
+        match found {
+            Some(t) => Ok(Some(t)),
+            None => {
+                let confirmed = self.inner.observe(domain, app_name).await?;
+                if confirmed.is_some() {
+                    self.record(domain, app_name, confirmed.clone()).await;
+                }
+                Ok(confirmed)
+            }
+        }
+    }
+
+    async fn observe_fresh(
+        &self,
+        domain: &str,
+        app_name: &str,
+    ) -> Result<Option<LiveSnapshotConfig>, ApiError> {
+        let seen = self.inner.observe(domain, app_name).await?;
+        self.record(domain, app_name, seen.clone()).await;
+        Ok(seen)
+    }
+
+    async fn list_domain(&self, domain: &str) -> Result<Vec<LiveSnapshotConfig>, ApiError> {
+        self.inner.list_domain(domain).await
+    }
+
+    async fn create(&self, config: &LiveSnapshotConfig) -> Result<(), ApiError> {
+        self.inner.create(config).await?;
+        self.record(&config.domain, &config.app_name, Some(config.clone()))
+            .await;
+        Ok(())
+    }
+
+    async fn update(&self, config: &LiveSnapshotConfig) -> Result<(), ApiError> {
+        self.inner.update(config).await?;
+        self.record(&config.domain, &config.app_name, Some(config.clone()))
+            .await;
+        Ok(())
+    }
+
+    async fn delete(&self, domain: &str, app_name: &str) -> Result<(), ApiError> {
+        let result = self.inner.delete(domain, app_name).await;
+        // Gone either way when it succeeded or was already absent; on other errors forget the
+        // listing entry too, so the next observation asks upstream.
+        self.record(domain, app_name, None).await;
+        result
+    }
+}

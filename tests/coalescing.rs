@@ -1,0 +1,136 @@
+//! Coalesced observation and the client-side rate limit, against the simulator over HTTP.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use live_snapshot_operator::sim::{AuthConfig, FaultSettings, KeyPair, Simulator, Store, serve};
+use live_snapshot_operator::upstream::coalesce::Coalescing;
+use live_snapshot_operator::upstream::limiter::RateLimiter;
+use live_snapshot_operator::upstream::{
+    Auth, ClientConfig, Credentials, LiveClient, LiveSnapshotConfig, ObsLocation, SnapshotApi,
+};
+
+const PROJECT: &str = "p0000000000000000000000000000000";
+
+async fn sim() -> (Arc<Simulator>, String) {
+    let auth = AuthConfig::new(
+        vec![KeyPair {
+            access_key: "AK".into(),
+            secret_key: "SK".into(),
+        }],
+        vec![],
+    );
+    let sim = Simulator::new(Store::in_memory(), auth, FaultSettings::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(serve(listener, sim.clone(), std::future::pending()));
+    (sim, endpoint)
+}
+
+fn client(endpoint: &str) -> LiveClient {
+    let auth = Auth::AkSk(Credentials {
+        access_key: "AK".into(),
+        secret_key: "SK".into(),
+        security_token: None,
+    });
+    LiveClient::new(ClientConfig {
+        endpoint: endpoint.into(),
+        project_id: PROJECT.into(),
+        auth,
+        timeout: Duration::from_secs(5),
+    })
+    .unwrap()
+}
+
+fn template(app: &str) -> LiveSnapshotConfig {
+    LiveSnapshotConfig {
+        domain: "d.example.com".into(),
+        app_name: app.into(),
+        time_interval: 10,
+        obs_location: ObsLocation {
+            bucket: "b".into(),
+            location: "l".into(),
+            object: "o".into(),
+        },
+        ..Default::default()
+    }
+}
+
+fn calls(sim: &Simulator, op: &str) -> u64 {
+    sim.faults.stats().calls.get(op).copied().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn one_listing_serves_a_whole_domain() {
+    let (sim, endpoint) = sim().await;
+    for i in 0..250 {
+        sim.store
+            .insert_new(PROJECT, template(&format!("app-{i:03}")))
+            .unwrap();
+    }
+    let api = Arc::new(Coalescing::new(
+        Arc::new(client(&endpoint)),
+        Duration::from_secs(30),
+    ));
+    let reads = (0..250).map(|i| {
+        let api = api.clone();
+        async move { api.observe("d.example.com", &format!("app-{i:03}")).await }
+    });
+    let found = futures::future::join_all(reads).await;
+    assert!(found.iter().all(|r| matches!(r, Ok(Some(_)))));
+    assert_eq!(
+        calls(&sim, "list"),
+        3,
+        "250 observations cost one listing of three pages"
+    );
+
+    // Absent from the listing: confirmed by one targeted read before anyone may create.
+    assert_eq!(api.observe("d.example.com", "missing").await.unwrap(), None);
+    assert_eq!(calls(&sim, "list"), 4);
+
+    // Present upstream but missing from the listing (paging is unreliable): the targeted read
+    // finds it, so no duplicate create follows.
+    sim.store.insert_new(PROJECT, template("late")).unwrap();
+    assert!(
+        api.observe("d.example.com", "late")
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Our own writes update the listing: no read needed afterwards.
+    api.create(&template("new")).await.unwrap();
+    let before = calls(&sim, "list");
+    assert!(api.observe("d.example.com", "new").await.unwrap().is_some());
+    api.delete("d.example.com", "app-000").await.unwrap();
+    assert_eq!(
+        calls(&sim, "list"),
+        before,
+        "served from the updated listing"
+    );
+    // A fresh observation bypasses the listing.
+    api.observe_fresh("d.example.com", "app-001").await.unwrap();
+    assert_eq!(calls(&sim, "list"), before + 1);
+}
+
+#[tokio::test]
+async fn the_rate_limit_keeps_under_the_quota() {
+    let (sim, endpoint) = sim().await;
+    sim.faults.set(FaultSettings {
+        qps_cap: 10,
+        ..Default::default()
+    });
+    let api = Arc::new(client(&endpoint).with_limiter(Arc::new(RateLimiter::new(9.0, 1))));
+    let started = Instant::now();
+    let reads = (0..20).map(|i| {
+        let api = api.clone();
+        async move { api.observe("d.example.com", &format!("a{i}")).await }
+    });
+    let results = futures::future::join_all(reads).await;
+    assert!(results.iter().all(Result::is_ok), "no call was throttled");
+    assert_eq!(sim.faults.stats().throttled, 0);
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "20 calls at 9/s take over two seconds"
+    );
+}
