@@ -11,7 +11,7 @@ pub mod schedule;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{FutureExt, StreamExt};
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
@@ -66,14 +66,25 @@ pub struct Context {
     pub recorder: Recorder,
     /// One cache per watched scope (all namespaces, or each listed namespace).
     pub stores: Vec<Store<LiveSnapshotTemplate>>,
+    /// Who claims which (domain, appName), across scopes.
+    pub claims: ownership::Claims,
     pub backoff: Backoff,
     pub metrics: Arc<Metrics>,
 }
 
 impl Context {
-    /// Every object the operator sees, across scopes: who claims what is decided over all of them.
+    /// Every object the operator sees, across scopes.
     pub fn all_templates(&self) -> Vec<Arc<LiveSnapshotTemplate>> {
         self.stores.iter().flat_map(|s| s.state()).collect()
+    }
+
+    /// The cached objects claiming the same (domain, appName) as `obj`, itself included.
+    pub fn claimants(&self, obj: &LiveSnapshotTemplate) -> Vec<Arc<LiveSnapshotTemplate>> {
+        self.claims
+            .claimants(obj)
+            .iter()
+            .filter_map(|r| self.stores.iter().find_map(|s| s.get(r)))
+            .collect()
     }
 }
 
@@ -117,6 +128,7 @@ pub async fn run(
         cloud,
         recorder,
         stores: stores.clone(),
+        claims: ownership::Claims::default(),
         metrics: metrics.clone(),
     });
     let readiness = {
@@ -178,7 +190,22 @@ async fn scope_controller(
     // changes, not on our own status writes: those would cost an upstream read each.
     let objects = watcher(api, wc)
         .default_backoff()
+        // The cache holds every object for as long as the operator runs: keep only what the
+        // reconcile reads (managed fields and kubectl's last-applied copy can triple an object).
+        .modify(|o| {
+            o.managed_fields_mut().clear();
+            o.annotations_mut()
+                .remove("kubectl.kubernetes.io/last-applied-configuration");
+        })
         .reflect(writer)
+        .inspect_ok({
+            let ctx = ctx.clone();
+            move |ev| match ev {
+                watcher::Event::Apply(o) | watcher::Event::InitApply(o) => ctx.claims.add(o),
+                watcher::Event::Delete(o) => ctx.claims.remove(o),
+                watcher::Event::Init | watcher::Event::InitDone => {}
+            }
+        })
         .applied_objects()
         .predicate_filter(
             predicates::generation

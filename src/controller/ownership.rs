@@ -1,8 +1,59 @@
 //! Who may write a (project, domain, appName): the oldest object that claims it.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
 use kube::ResourceExt;
+use kube::runtime::reflector::ObjectRef;
 
 use crate::resource::LiveSnapshotTemplate;
+
+type Identity = (String, String);
+
+/// Which objects claim each (domain, appName), kept from the watch events so that a reconcile
+/// looks only at its rivals instead of scanning every cached object. Entries are references
+/// checked against the cache at lookup, so a missed delete can never invent a rival.
+#[derive(Default)]
+pub struct Claims {
+    by_identity: Mutex<HashMap<Identity, HashSet<ObjectRef<LiveSnapshotTemplate>>>>,
+}
+
+impl Claims {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<Identity, HashSet<ObjectRef<LiveSnapshotTemplate>>>>
+    {
+        self.by_identity.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn add(&self, obj: &LiveSnapshotTemplate) {
+        let id = (obj.spec.domain.clone(), obj.spec.app_name.clone());
+        self.lock()
+            .entry(id)
+            .or_default()
+            .insert(ObjectRef::from_obj(obj));
+    }
+
+    pub fn remove(&self, obj: &LiveSnapshotTemplate) {
+        let id = (obj.spec.domain.clone(), obj.spec.app_name.clone());
+        let mut map = self.lock();
+        if let Some(set) = map.get_mut(&id) {
+            set.remove(&ObjectRef::from_obj(obj));
+            if set.is_empty() {
+                map.remove(&id);
+            }
+        }
+    }
+
+    /// Every object recorded as claiming the same identity as `obj` (itself included).
+    pub fn claimants(&self, obj: &LiveSnapshotTemplate) -> Vec<ObjectRef<LiveSnapshotTemplate>> {
+        let id = (obj.spec.domain.clone(), obj.spec.app_name.clone());
+        self.lock()
+            .get(&id)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
 
 /// The object that owns `obj`'s upstream template instead of `obj`, if any. Objects whose
 /// project is not yet known (no status) are assumed to share `project`: a possible false

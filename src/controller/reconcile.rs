@@ -92,7 +92,7 @@ async fn sync(obj: &LiveSnapshotTemplate, ctx: &Context) -> Result<Report, Recon
     // 1. Credentials decide the project, and the project decides who owns (domain, appName).
     let config = credentials::resolve(&ctx.kube, &ctx.cloud, obj).await?;
     let project = config.project_id.clone();
-    let all = ctx.all_templates();
+    let all = ctx.claimants(obj);
     if let Some(owner) = ownership::rival_owner(obj, &project, all.iter().map(|o| &**o)) {
         let owner = format!(
             "{}/{}",
@@ -335,7 +335,7 @@ async fn cleanup(obj: &LiveSnapshotTemplate, ctx: &Context) -> Result<Action, Re
     }
     let result = async {
         let config = credentials::resolve(&ctx.kube, &ctx.cloud, obj).await?;
-        let all = ctx.all_templates();
+        let all = ctx.claimants(obj);
         if ownership::rival_owner(obj, &config.project_id, all.iter().map(|o| &**o)).is_some() {
             return Ok(false);
         }

@@ -1,0 +1,406 @@
+//! Scale benchmark: a real control plane, the simulator with a QPS cap and added latency, the
+//! operator binary (release build), N templates over D domains. Prints one table per observe
+//! mode: time to all Ready against the floor, upstream calls, 429s, the calls of one full resync
+//! after convergence, the operator's memory, and spec-change-to-upstream latency.
+//!
+//!   cargo bench --bench scale                       # N=2000, D=20, both modes
+//!   cargo bench --bench scale -- --n 10000 --mode coalesced
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use futures::StreamExt;
+use kube::Api;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use live_snapshot_operator::devenv::{ControlPlane, tools_dir};
+use live_snapshot_operator::resource::LiveSnapshotTemplate;
+use live_snapshot_operator::sim::{
+    AuthConfig, FaultSettings, KeyPair, Simulator, Stats, Store, serve,
+};
+
+const AK: &str = "BENCHACCESSKEY01";
+const SK: &str = "benchSecretKey0123456789abcdefgh";
+const PROJECT: &str = "bench00000000000000000000000000a";
+
+#[derive(Parser, Debug, Clone)]
+struct Args {
+    /// Templates.
+    #[arg(long, default_value_t = 2000)]
+    n: usize,
+    /// Domains they are spread over.
+    #[arg(long, default_value_t = 20)]
+    domains: usize,
+    /// The simulator's QPS cap.
+    #[arg(long, default_value_t = 100)]
+    qps_cap: u32,
+    /// Latency the simulator adds to every call, ms.
+    #[arg(long, default_value_t = 20)]
+    latency_ms: u64,
+    /// The operator's client-side rate limit (kept under the cap: the simulator counts calls in
+    /// fixed one-second windows).
+    #[arg(long, default_value_t = 95.0)]
+    operator_qps: f64,
+    /// coalesced, per-object or both.
+    #[arg(long, default_value = "both")]
+    mode: String,
+    /// Resync period given to the operator, seconds (the resync measurement waits 2.5 periods).
+    #[arg(long, default_value_t = 30)]
+    resync: u64,
+    /// Spec changes timed on the converged fleet.
+    #[arg(long, default_value_t = 100)]
+    samples: usize,
+    /// Reconciles at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: u16,
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+struct Figures {
+    mode: String,
+    converge: Duration,
+    floor_writes: Duration,
+    floor_confirmed: Duration,
+    calls: Stats,
+    resync_calls: Stats,
+    peak_rss_kib: u64,
+    rest_rss_kib: u64,
+    p50: Duration,
+    p99: Duration,
+}
+
+fn proc_status(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn total(s: &Stats) -> u64 {
+    s.calls.values().sum()
+}
+
+fn writes(s: &Stats) -> u64 {
+    ["create", "update", "delete"]
+        .iter()
+        .map(|op| s.calls.get(*op).copied().unwrap_or(0))
+        .sum()
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn run_mode(
+    args: &Args,
+    mode: &str,
+    tools: &std::path::Path,
+    repo: &std::path::Path,
+) -> Figures {
+    let cp = ControlPlane::start(tools).await.expect("control plane");
+    let out = cp
+        .kubectl()
+        .args(["apply", "--server-side", "-f", "crds/"])
+        .current_dir(repo)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cp
+        .kubectl()
+        .args([
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/livesnapshottemplates.live.snapshot.dev",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = cp
+        .kubectl()
+        .args(["create", "namespace", "bench"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let client = cp.client().await.unwrap();
+
+    let auth = AuthConfig::new(
+        vec![KeyPair {
+            access_key: AK.into(),
+            secret_key: SK.into(),
+        }],
+        vec![],
+    );
+    let sim = Simulator::new(
+        Store::in_memory(),
+        auth,
+        FaultSettings {
+            qps_cap: args.qps_cap,
+            latency_ms: args.latency_ms,
+            ..Default::default()
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(serve(listener, sim.clone(), std::future::pending()));
+
+    let mut operator = tokio::process::Command::new(env!("CARGO_BIN_EXE_live-snapshot-operator"))
+        .args([
+            "run",
+            "--endpoint",
+            &endpoint,
+            "--project-id",
+            PROJECT,
+            "--namespace",
+            "bench",
+        ])
+        .args([
+            "--observe",
+            mode,
+            "--resync-seconds",
+            &args.resync.to_string(),
+        ])
+        .args([
+            "--upstream-qps",
+            &args.operator_qps.to_string(),
+            "--upstream-burst",
+            "1",
+        ])
+        .args([
+            "--concurrency",
+            &args.concurrency.to_string(),
+            "--http-addr",
+            "127.0.0.1:0",
+            "--log-level",
+            "warn",
+        ])
+        .env("KUBECONFIG", &cp.kubeconfig)
+        .env("CLOUD_SDK_AK", AK)
+        .env("CLOUD_SDK_SK", SK)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("operator binary");
+    let pid = operator.id().expect("pid");
+
+    let api: Api<LiveSnapshotTemplate> = Api::namespaced(client.clone(), "bench");
+    let started = Instant::now();
+    futures::stream::iter(0..args.n)
+        .map(|i| {
+            let api = api.clone();
+            let domains = args.domains;
+            async move {
+                let obj: LiveSnapshotTemplate = serde_json::from_value(serde_json::json!({
+                    "apiVersion": "live.snapshot.dev/v1alpha1", "kind": "LiveSnapshotTemplate",
+                    "metadata": {"name": format!("t-{i:05}")},
+                    "spec": {"domain": format!("d{:02}.example.com", i % domains), "appName": format!("app-{i:05}"),
+                             "timeInterval": 10, "obsLocation": {"bucket": "b", "location": "cn-north-4", "object": "o/"}}
+                }))
+                .unwrap();
+                api.create(&PostParams::default(), &obj).await.expect("create object");
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    let created = started.elapsed();
+    let ready = |o: &LiveSnapshotTemplate| {
+        o.status.as_ref().is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+        })
+    };
+    let mut peak = 0;
+    loop {
+        peak = peak.max(proc_status(pid, "VmHWM:"));
+        let list = api.list(&ListParams::default()).await.unwrap();
+        let n = list.items.iter().filter(|o| ready(o)).count();
+        if n == args.n {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1800),
+            "not converged: {n}/{}",
+            args.n
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let converge = started.elapsed();
+    let calls = sim.faults.stats();
+    eprintln!(
+        "[{mode}] {} objects created in {:.1}s, all Ready after {:.1}s",
+        args.n,
+        created.as_secs_f64(),
+        converge.as_secs_f64()
+    );
+
+    // One full resync: once every object is on its slot grid, count the calls of one period.
+    let period = Duration::from_secs(args.resync);
+    tokio::time::sleep(period + period / 2).await;
+    sim.faults.reset_stats();
+    tokio::time::sleep(period).await;
+    let resync_calls = sim.faults.stats();
+    let rest = proc_status(pid, "VmRSS:");
+    peak = peak.max(proc_status(pid, "VmHWM:"));
+
+    // Spec change to upstream update, one object at a time.
+    let mut lat = Vec::new();
+    for i in 0..args.samples.min(args.n) {
+        let name = format!("t-{i:05}");
+        let (domain, app) = (
+            format!("d{:02}.example.com", i % args.domains),
+            format!("app-{i:05}"),
+        );
+        let t = Instant::now();
+        api.patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"timeInterval": 11}})),
+        )
+        .await
+        .unwrap();
+        while sim
+            .store
+            .get(PROJECT, &domain, &app)
+            .is_none_or(|c| c.time_interval != 11)
+        {
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "update of {name} never arrived"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        lat.push(t.elapsed());
+    }
+    lat.sort();
+    let _ = operator.start_kill();
+    let _ = operator.wait().await;
+    let n = args.n as f64;
+    let d = args.domains as f64;
+    let cap = f64::from(args.qps_cap);
+    let pages = (n / d / 100.0).ceil().max(1.0);
+    Figures {
+        mode: mode.to_string(),
+        converge,
+        floor_writes: Duration::from_secs_f64((n + d * pages) / cap),
+        floor_confirmed: Duration::from_secs_f64((2.0 * n + d * pages) / cap),
+        calls,
+        resync_calls,
+        peak_rss_kib: peak,
+        rest_rss_kib: rest,
+        p50: pct(&lat, 0.5),
+        p99: pct(&lat, 0.99),
+    }
+}
+
+fn main() {
+    let args = Args::parse();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let figures: Vec<Figures> = rt.block_on(async {
+        let tools = tools_dir(&repo).expect("tools");
+        let modes: Vec<&str> = match args.mode.as_str() {
+            "both" => vec!["coalesced", "per-object"],
+            m => vec![m],
+        };
+        let mut out = Vec::new();
+        for m in modes {
+            out.push(run_mode(&args, m, &tools, &repo).await);
+        }
+        out
+    });
+    let n = args.n as f64;
+    println!(
+        "\nscale benchmark: N={} templates over D={} domains, simulator cap {} QPS + {} ms, operator limit {} QPS, resync {}s\n",
+        args.n, args.domains, args.qps_cap, args.latency_ms, args.operator_qps, args.resync
+    );
+    println!(
+        "{:<44} {}",
+        "",
+        figures
+            .iter()
+            .map(|f| format!("{:>16}", f.mode))
+            .collect::<String>()
+    );
+    let row = |name: &str, f: &dyn Fn(&Figures) -> String| {
+        println!(
+            "{:<44} {}",
+            name,
+            figures
+                .iter()
+                .map(|x| format!("{:>16}", f(x)))
+                .collect::<String>()
+        );
+    };
+    let secs = |d: Duration| format!("{:.1}s", d.as_secs_f64());
+    row("time to all Ready", &|f| secs(f.converge));
+    row("floor: (creates + domain pages) / cap", &|f| {
+        secs(f.floor_writes)
+    });
+    row("  ratio", &|f| {
+        format!(
+            "{:.2}x",
+            f.converge.as_secs_f64() / f.floor_writes.as_secs_f64()
+        )
+    });
+    row("floor incl. targeted confirm before create", &|f| {
+        secs(f.floor_confirmed)
+    });
+    row("  ratio", &|f| {
+        format!(
+            "{:.2}x",
+            f.converge.as_secs_f64() / f.floor_confirmed.as_secs_f64()
+        )
+    });
+    for op in ["list", "create", "update", "delete"] {
+        row(&format!("upstream {op} calls"), &|f| {
+            f.calls.calls.get(op).copied().unwrap_or(0).to_string()
+        });
+    }
+    row("upstream calls per template", &|f| {
+        format!("{:.2}", total(&f.calls) as f64 / n)
+    });
+    row("upstream writes per template", &|f| {
+        format!("{:.3}", writes(&f.calls) as f64 / n)
+    });
+    row("429 answers", &|f| f.calls.throttled.to_string());
+    row("one full resync: upstream calls", &|f| {
+        total(&f.resync_calls).to_string()
+    });
+    row("one full resync: upstream writes", &|f| {
+        writes(&f.resync_calls).to_string()
+    });
+    if let (Some(c), Some(p)) = (
+        figures.iter().find(|f| f.mode == "coalesced"),
+        figures.iter().find(|f| f.mode == "per-object"),
+    ) {
+        let ratio = total(&p.resync_calls) as f64 / total(&c.resync_calls).max(1) as f64;
+        println!(
+            "{:<44} {:>16}",
+            "resync calls, per-object / coalesced",
+            format!("{ratio:.0}x")
+        );
+    }
+    row("operator peak RSS", &|f| {
+        format!("{:.1} MiB", f.peak_rss_kib as f64 / 1024.0)
+    });
+    row("operator RSS at rest", &|f| {
+        format!("{:.1} MiB", f.rest_rss_kib as f64 / 1024.0)
+    });
+    row("spec change -> upstream update p50", &|f| {
+        format!("{:.0} ms", f.p50.as_secs_f64() * 1000.0)
+    });
+    row("spec change -> upstream update p99", &|f| {
+        format!("{:.0} ms", f.p99.as_secs_f64() * 1000.0)
+    });
+}
