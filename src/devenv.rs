@@ -242,6 +242,35 @@ impl ControlPlane {
         }
     }
 
+    /// A user's own cluster instead of a local one: nothing is started or stopped, the tools
+    /// (helm, kubectl) still come from `tools`.
+    pub fn external(kubeconfig: &Path, tools: &Path) -> Result<Self, DevEnvError> {
+        let kc = kube::config::Kubeconfig::read_from(kubeconfig)
+            .map_err(|e| DevEnvError::Kubeconfig(e.to_string()))?;
+        let context = kc.current_context.clone().unwrap_or_default();
+        let cluster = kc
+            .contexts
+            .iter()
+            .find(|c| c.name == context)
+            .and_then(|c| c.context.as_ref())
+            .map(|c| c.cluster.clone())
+            .unwrap_or_default();
+        let server = kc
+            .clusters
+            .iter()
+            .find(|c| c.name == cluster)
+            .and_then(|c| c.cluster.as_ref())
+            .and_then(|c| c.server.clone())
+            .ok_or_else(|| DevEnvError::Kubeconfig(format!("no server for context {context:?}")))?;
+        Ok(ControlPlane {
+            dir: tempfile::Builder::new().prefix("lso-external-").tempdir()?,
+            kubeconfig: kubeconfig.to_path_buf(),
+            server,
+            tools: tools.to_path_buf(),
+            children: Vec::new(),
+        })
+    }
+
     /// A client for the admin identity.
     pub async fn client(&self) -> Result<kube::Client, DevEnvError> {
         let kc = kube::config::Kubeconfig::read_from(&self.kubeconfig)

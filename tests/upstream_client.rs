@@ -352,3 +352,35 @@ async fn state_file_survives_restart() {
         Some(template("kept"))
     );
 }
+
+/// A server that lies: `total` says a million, every page repeats the same template.
+#[tokio::test]
+async fn listing_stops_on_a_misbehaving_server() {
+    use axum::routing::get;
+    let pages = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = pages.clone();
+    let app = axum::Router::new().route(
+        "/v1/{project}/stream/snapshot",
+        get(move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                axum::Json(serde_json::json!({
+                    "total": 1_000_000, "offset": 0, "limit": 100,
+                    "snapshot_config_list": [serde_json::to_value(template("same")).unwrap()]
+                }))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let c = client_with(&endpoint, Auth::Token("t".into()), Duration::from_secs(5));
+    let all = c.list_domain("push.example.com").await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(
+        pages.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "a page with nothing new ends the listing"
+    );
+}

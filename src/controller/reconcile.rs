@@ -116,14 +116,17 @@ async fn sync(obj: &LiveSnapshotTemplate, ctx: &Context) -> Result<Report, Recon
     let upstream = ctx.clients.get(&config)?;
     let want = desired(&obj.spec, auth_key);
 
-    // 2. Observe: from the domain's shared listing, unless a user asked for this reconcile.
+    // 2. Observe: from the domain's shared listing, except for an object never seen upstream
+    //    (it is most likely new, and absence from a listing would need a targeted read anyway)
+    //    and for a reconcile a user asked for.
     let requested = reconcile_request(obj).is_some_and(|r| {
         obj.status
             .as_ref()
             .and_then(|s| s.last_handled_reconcile_at.as_deref())
             != Some(r)
     });
-    let mut seen = if requested {
+    let never_seen = obj.status.as_ref().is_none_or(|s| s.at_provider.is_none());
+    let mut seen = if requested || never_seen {
         upstream.observe_fresh(domain, app).await?
     } else {
         upstream.observe(domain, app).await?

@@ -302,7 +302,7 @@ impl LiveClient {
     }
 
     /// Every template of a domain (optionally one app), page by page until `total` is reached or
-    /// a page comes back empty; never more pages than `total` allows, whatever the service says.
+    /// a page brings nothing new; never more pages than `total` allows, whatever the service says.
     pub async fn list_all(
         &self,
         domain: &str,
@@ -321,15 +321,14 @@ impl LiveClient {
                     .max(1)
                     .min(u32::MAX as u64) as u32,
             );
-            if resp.snapshot_config_list.is_empty() {
-                break;
-            }
+            let before = out.len();
             for item in resp.snapshot_config_list {
                 if seen.insert((item.domain.clone(), item.app_name.clone())) {
                     out.push(item);
                 }
             }
-            if out.len() as u64 >= total {
+            // An empty page, or one holding nothing new (a server repeating itself), ends it.
+            if out.len() == before || out.len() as u64 >= total {
                 break;
             }
             page += 1;

@@ -172,6 +172,15 @@ impl Scenario {
             .clone()
     }
 
+    /// Successful reconciles of the in-process operator, from its metrics.
+    pub fn reconciles(&self) -> f64 {
+        let text = self.metrics().encode();
+        text.lines()
+            .find(|l| l.starts_with("live_snapshot_operator_reconciles_total{result=\"success\"}"))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0.0)
+    }
+
     pub fn api(&self) -> Api<LiveSnapshotTemplate> {
         Api::namespaced(self.client.clone(), &self.ns)
     }

@@ -308,20 +308,28 @@ pub async fn helm_install_rbac_leader_failover_and_metrics(shared: Arc<Shared>) 
     ]));
     assert!(ok, "{token}");
     let dir = tempfile::tempdir().unwrap();
-    let ca = std::fs::read_to_string(cp.dir.path().join("ca.crt")).unwrap();
-    std::fs::write(dir.path().join("ca.crt"), ca).unwrap();
     let kubeconfig = dir.path().join("sa.kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {}\n    certificate-authority: {}\nusers:\n- name: sa\n  user:\n    token: {}\ncontexts:\n- name: c\n  context: {{cluster: c, user: sa, namespace: {}}}\ncurrent-context: c\n",
-            cp.server,
-            dir.path().join("ca.crt").display(),
-            token.trim(),
-            s.ns
-        ),
-    )
-    .unwrap();
+    std::fs::copy(&cp.kubeconfig, &kubeconfig).unwrap();
+    let kc = |args: &[&str]| run(cp.kubectl().env("KUBECONFIG", &kubeconfig).args(args));
+    assert!(
+        kc(&[
+            "config",
+            "set-credentials",
+            "lso-sa",
+            &format!("--token={}", token.trim())
+        ])
+        .0
+    );
+    assert!(
+        kc(&[
+            "config",
+            "set-context",
+            "--current",
+            "--user=lso-sa",
+            &format!("--namespace={}", s.ns)
+        ])
+        .0
+    );
     let as_sa = |args: &[&str]| run(cp.kubectl().env("KUBECONFIG", &kubeconfig).args(args));
     let (_, out) = as_sa(&["auth", "can-i", "create", "secrets", "-n", &s.ns]);
     assert_eq!(out.trim(), "no", "the operator may not write Secrets");
