@@ -343,6 +343,30 @@ pub async fn missing_secret_then_created(shared: Arc<Shared>) {
         "created in the Secret's project"
     );
 
+    // A reconcile that finds nothing to do writes nothing: not upstream, not even status.
+    let rv = s.get("cam").await.metadata.resource_version;
+    let (reconciles, writes) = (s.reconciles(), s.writes());
+    let api: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(s.client.clone(), &s.ns);
+    let patch = json!({"stringData": {"note": "rotated nothing"}});
+    api.patch(
+        "live-creds",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(patch),
+    )
+    .await
+    .unwrap();
+    eventually("the Secret change to trigger a reconcile", || async {
+        (s.reconciles() > reconciles).then_some(())
+    })
+    .await;
+    assert_eq!(
+        s.get("cam").await.metadata.resource_version,
+        rv,
+        "no status write when nothing changed"
+    );
+    assert_eq!(s.writes(), writes);
+
     // A Secret may only name an allow-listed endpoint.
     s.create_secret(
         "evil",
