@@ -14,9 +14,7 @@ use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use live_snapshot_operator::devenv::{ControlPlane, tools_dir};
 use live_snapshot_operator::resource::LiveSnapshotTemplate;
-use live_snapshot_operator::sim::{
-    AuthConfig, FaultSettings, KeyPair, Simulator, Stats, Store, serve,
-};
+use live_snapshot_operator::sim::{FaultSettings, KeyPair, Stats, spawn_local};
 
 const AK: &str = "BENCHACCESSKEY01";
 const SK: &str = "benchSecretKey0123456789abcdefgh";
@@ -100,28 +98,7 @@ async fn run_mode(
     repo: &std::path::Path,
 ) -> Figures {
     let cp = ControlPlane::start(tools).await.expect("control plane");
-    let out = cp
-        .kubectl()
-        .args(["apply", "--server-side", "-f", "crds/"])
-        .current_dir(repo)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = cp
-        .kubectl()
-        .args([
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/livesnapshottemplates.live.snapshot.dev",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    cp.install_crd(repo).expect("CRD");
     let out = cp
         .kubectl()
         .args(["create", "namespace", "bench"])
@@ -130,25 +107,21 @@ async fn run_mode(
     assert!(out.status.success());
     let client = cp.client().await.unwrap();
 
-    let auth = AuthConfig::new(
+    let (sim, endpoint) = spawn_local(
+        "127.0.0.1:0",
         vec![KeyPair {
             access_key: AK.into(),
             secret_key: SK.into(),
         }],
         vec![],
-    );
-    let sim = Simulator::new(
-        Store::in_memory(),
-        auth,
         FaultSettings {
             qps_cap: args.qps_cap,
             latency_ms: args.latency_ms,
             ..Default::default()
         },
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(serve(listener, sim.clone(), std::future::pending()));
+    )
+    .await
+    .unwrap();
 
     let start_operator = |resync: u64| {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_live-snapshot-operator"))

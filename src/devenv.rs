@@ -281,6 +281,31 @@ impl ControlPlane {
         kube::Client::try_from(config).map_err(|e| DevEnvError::Kubeconfig(e.to_string()))
     }
 
+    /// Installs the CRD from `repo`/crds the way users are told to (server-side apply) and waits
+    /// until it is Established.
+    pub fn install_crd(&self, repo: &Path) -> Result<(), DevEnvError> {
+        let steps: [&[&str]; 2] = [
+            &["apply", "--server-side", "-f", "crds/"],
+            &[
+                "wait",
+                "--for=condition=Established",
+                "--timeout=60s",
+                "crd/livesnapshottemplates.live.snapshot.dev",
+            ],
+        ];
+        for args in steps {
+            let out = self.kubectl().args(args).current_dir(repo).output()?;
+            if !out.status.success() {
+                return Err(DevEnvError::Kubeconfig(format!(
+                    "kubectl {}: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr)
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// `kubectl` from the pinned tools when present, else the one on PATH.
     pub fn kubectl(&self) -> Command {
         let pinned = self.tools.join("kubectl");

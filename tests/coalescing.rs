@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use live_snapshot_operator::sim::{AuthConfig, FaultSettings, KeyPair, Simulator, Store, serve};
+use live_snapshot_operator::sim::{FaultSettings, KeyPair, Simulator, spawn_local};
 use live_snapshot_operator::upstream::coalesce::Coalescing;
 use live_snapshot_operator::upstream::limiter::RateLimiter;
 use live_snapshot_operator::upstream::{
@@ -13,17 +13,17 @@ use live_snapshot_operator::upstream::{
 const PROJECT: &str = "p0000000000000000000000000000000";
 
 async fn sim() -> (Arc<Simulator>, String) {
-    let auth = AuthConfig::new(
+    let (sim, endpoint) = spawn_local(
+        "127.0.0.1:0",
         vec![KeyPair {
             access_key: "AK".into(),
             secret_key: "SK".into(),
         }],
         vec![],
-    );
-    let sim = Simulator::new(Store::in_memory(), auth, FaultSettings::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(serve(listener, sim.clone(), std::future::pending()));
+        FaultSettings::default(),
+    )
+    .await
+    .unwrap();
     (sim, endpoint)
 }
 

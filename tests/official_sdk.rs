@@ -2,7 +2,7 @@
 //! real wire format and checks the real signature. Needs the SDK's virtualenv that
 //! `scripts/setup-tools.sh` makes (its python is found through `LSO_PYTHON`, or in the cache).
 
-use live_snapshot_operator::sim::{AuthConfig, FaultSettings, KeyPair, Simulator, Store, serve};
+use live_snapshot_operator::sim::{FaultSettings, KeyPair, spawn_local};
 
 fn python() -> std::path::PathBuf {
     if let Some(p) = std::env::var_os("LSO_PYTHON") {
@@ -25,17 +25,17 @@ async fn official_python_sdk_round_trip_and_wrong_key() {
         "sdkTestSecretKey0123456789",
         "0123456789abcdef0123456789abcdef",
     );
-    let auth = AuthConfig::new(
+    let (sim, endpoint) = spawn_local(
+        "127.0.0.1:0",
         vec![KeyPair {
             access_key: ak.into(),
             secret_key: sk.into(),
         }],
         vec![],
-    );
-    let sim = Simulator::new(Store::in_memory(), auth, FaultSettings::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(serve(listener, sim.clone(), std::future::pending()));
+        FaultSettings::default(),
+    )
+    .await
+    .unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/official_sdk.py");
     let out = tokio::process::Command::new(&py)
         .args([script, &endpoint, ak, sk, project])

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use live_snapshot_operator::sim::{AuthConfig, FaultSettings, KeyPair, Simulator, Store, serve};
+use live_snapshot_operator::sim::{FaultSettings, KeyPair, Simulator, Store, spawn_local};
 use live_snapshot_operator::upstream::model::codes;
 use live_snapshot_operator::upstream::{
     ApiError, Auth, ClientConfig, Credentials, ErrorClass, LiveClient, LiveSnapshotConfig,
@@ -18,29 +18,21 @@ const PROJECT: &str = "0123456789abcdef0123456789abcdef";
 struct Sim {
     sim: Arc<Simulator>,
     endpoint: String,
-    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 async fn start_sim() -> Sim {
-    let auth = AuthConfig::new(
+    let (sim, endpoint) = spawn_local(
+        "127.0.0.1:0",
         vec![KeyPair {
             access_key: AK.into(),
             secret_key: SK.into(),
         }],
         vec!["tok-1".into()],
-    );
-    let sim = Simulator::new(Store::in_memory(), auth, FaultSettings::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(serve(listener, sim.clone(), async move {
-        let _ = rx.await;
-    }));
-    Sim {
-        sim,
-        endpoint,
-        _stop: tx,
-    }
+        FaultSettings::default(),
+    )
+    .await
+    .unwrap();
+    Sim { sim, endpoint }
 }
 
 fn client_with(endpoint: &str, auth: Auth, timeout: Duration) -> LiveClient {

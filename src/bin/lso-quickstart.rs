@@ -13,7 +13,7 @@ use live_snapshot_operator::credentials::CloudDefaults;
 use live_snapshot_operator::devenv::{ControlPlane, tools_dir};
 use live_snapshot_operator::metrics::Metrics;
 use live_snapshot_operator::resource::LiveSnapshotTemplate;
-use live_snapshot_operator::sim::{AuthConfig, FaultSettings, KeyPair, Simulator, Store, serve};
+use live_snapshot_operator::sim::{FaultSettings, KeyPair, spawn_local};
 use live_snapshot_operator::upstream::{Auth, Credentials};
 
 const SIM_ADDR: &str = "127.0.0.1:8443";
@@ -49,34 +49,23 @@ async fn main() -> Result<(), BoxError> {
     let cp = ControlPlane::start(&tools).await?;
 
     println!("==> starting live-api-sim on http://{SIM_ADDR} (access key {AK})");
-    let auth = AuthConfig::new(
+    // The simulator serves until the process ends.
+    let (_sim, endpoint) = spawn_local(
+        SIM_ADDR,
         vec![KeyPair {
             access_key: AK.into(),
             secret_key: SK.into(),
         }],
         vec![],
-    );
-    let sim = Simulator::new(Store::in_memory(), auth, FaultSettings::default());
-    let listener = tokio::net::TcpListener::bind(SIM_ADDR).await.map_err(|e| {
-        format!("cannot listen on {SIM_ADDR} (is another quick start running?): {e}")
-    })?;
-    tokio::spawn(serve(listener, sim.clone(), std::future::pending()));
+        FaultSettings::default(),
+    )
+    .await
+    .map_err(|e| format!("cannot listen on {SIM_ADDR} (is another quick start running?): {e}"))?;
 
     println!("==> installing the CRD");
-    kubectl(&cp, &repo, &["apply", "--server-side", "-f", "crds/"])?;
-    kubectl(
-        &cp,
-        &repo,
-        &[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/livesnapshottemplates.live.snapshot.dev",
-        ],
-    )?;
+    cp.install_crd(&repo)?;
 
     println!("==> running the operator");
-    let endpoint = format!("http://{SIM_ADDR}");
     let cloud = CloudDefaults {
         endpoint: Some(endpoint.clone()),
         region: None,

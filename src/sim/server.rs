@@ -55,6 +55,22 @@ pub async fn serve(
         .await
 }
 
+/// Starts a simulator in this process on `addr` (e.g. "127.0.0.1:0"), accepting `keys` and
+/// `tokens`, for tests, demos and benchmarks. Returns it and its endpoint URL; it serves until
+/// the runtime stops.
+pub async fn spawn_local(
+    addr: &str,
+    keys: Vec<super::KeyPair>,
+    tokens: Vec<String>,
+    faults: FaultSettings,
+) -> std::io::Result<(Arc<Simulator>, String)> {
+    let sim = Simulator::new(Store::in_memory(), AuthConfig::new(keys, tokens), faults);
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let endpoint = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(serve(listener, sim.clone(), std::future::pending()));
+    Ok((sim, endpoint))
+}
+
 struct Answer {
     status: StatusCode,
     body: Vec<u8>,

@@ -14,7 +14,7 @@ use live_snapshot_operator::credentials::CloudDefaults;
 use live_snapshot_operator::devenv::ControlPlane;
 use live_snapshot_operator::metrics::Metrics;
 use live_snapshot_operator::resource::LiveSnapshotTemplate;
-use live_snapshot_operator::sim::{AuthConfig, FaultSettings, KeyPair, Simulator, Store, serve};
+use live_snapshot_operator::sim::{FaultSettings, KeyPair, Simulator, spawn_local};
 use live_snapshot_operator::upstream::{Auth, Credentials, LiveSnapshotConfig};
 
 pub const AK: &str = "E2EACCESSKEY0001";
@@ -42,7 +42,6 @@ pub struct Scenario {
     pub endpoint: String,
     pub shared: Arc<Shared>,
     operator: Option<Operator>,
-    _sim_stop: tokio::sync::oneshot::Sender<()>,
 }
 
 /// Polls `f` until it yields `Some`, failing the scenario at the deadline.
@@ -75,20 +74,17 @@ impl Scenario {
             .create(&PostParams::default(), &obj)
             .await
             .expect("namespace created");
-        let auth = AuthConfig::new(
+        let (sim, endpoint) = spawn_local(
+            "127.0.0.1:0",
             vec![KeyPair {
                 access_key: AK.into(),
                 secret_key: SK.into(),
             }],
             vec![],
-        );
-        let sim = Simulator::new(Store::in_memory(), auth, FaultSettings::default());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(serve(listener, sim.clone(), async move {
-            let _ = rx.await;
-        }));
+            FaultSettings::default(),
+        )
+        .await
+        .unwrap();
         Scenario {
             ns,
             client,
@@ -96,7 +92,6 @@ impl Scenario {
             endpoint,
             shared,
             operator: None,
-            _sim_stop: tx,
         }
     }
 
@@ -351,6 +346,22 @@ impl Drop for Scenario {
             op.task.abort();
         }
     }
+}
+
+/// Condition `type_` of an object's status; panics when absent.
+pub fn condition(
+    o: &LiveSnapshotTemplate,
+    type_: &str,
+) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+    let conditions = o
+        .status
+        .as_ref()
+        .map(|s| s.conditions.clone())
+        .unwrap_or_default();
+    conditions
+        .into_iter()
+        .find(|c| c.type_ == type_)
+        .unwrap_or_else(|| panic!("no {type_} condition"))
 }
 
 /// A minimal valid spec for `app` on push.example.com.

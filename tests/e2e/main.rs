@@ -102,32 +102,8 @@ fn main() -> std::process::ExitCode {
             tools.display()
         );
         let client = cp.client().await.expect("client");
-        let out = cp
-            .kubectl()
-            .args(["apply", "--server-side", "-f", "crds/"])
-            .current_dir(&repo)
-            .output()
-            .expect("kubectl");
-        assert!(
-            out.status.success(),
-            "installing the CRD: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let out = cp
-            .kubectl()
-            .args([
-                "wait",
-                "--for=condition=Established",
-                "--timeout=60s",
-                "crd/livesnapshottemplates.live.snapshot.dev",
-            ])
-            .output()
-            .expect("kubectl");
-        assert!(
-            out.status.success(),
-            "CRD not Established: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        cp.install_crd(&repo)
+            .expect("the CRD installs and is Established");
         let shared = Arc::new(Shared {
             cp,
             client,

@@ -9,7 +9,7 @@ use live_snapshot_operator::sim::FaultSettings;
 use live_snapshot_operator::upstream::{LiveSnapshotConfig, ObsLocation};
 use serde_json::json;
 
-use crate::harness::{PROJECT, Scenario, Shared, eventually, spec, with};
+use crate::harness::{PROJECT, Scenario, Shared, condition, eventually, spec, with};
 
 const D: &str = "push.example.com";
 
@@ -240,13 +240,7 @@ pub async fn conflict_leaves_the_owner_alone(shared: Arc<Shared>) {
     let o = s
         .wait_condition("second", "Synced", "False", Some("Conflict"))
         .await;
-    let ready = o
-        .status
-        .unwrap()
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "Ready")
-        .unwrap();
+    let ready = condition(&o, "Ready");
     assert_eq!(ready.status, "False", "a conflicting object is never Ready");
     s.wait_event("second", "Conflict").await;
     assert_eq!(
@@ -312,14 +306,7 @@ pub async fn missing_secret_then_created(shared: Arc<Shared>) {
     let o = s
         .wait_condition("cam", "Synced", "False", Some("SecretMissing"))
         .await;
-    let msg = o
-        .status
-        .unwrap()
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "Synced")
-        .unwrap()
-        .message;
+    let msg = condition(&o, "Synced").message;
     assert!(msg.contains("live-creds"), "{msg}");
     assert_eq!(
         s.sim.faults.stats().calls.values().sum::<u64>(),
@@ -389,14 +376,7 @@ pub async fn missing_secret_then_created(shared: Arc<Shared>) {
     let o = s
         .wait_condition("evil", "Synced", "False", Some("InvalidSecret"))
         .await;
-    let msg = o
-        .status
-        .unwrap()
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "Synced")
-        .unwrap()
-        .message;
+    let msg = condition(&o, "Synced").message;
     assert!(msg.contains("allowlist"), "{msg}");
 }
 
@@ -431,14 +411,7 @@ pub async fn terminal_error_is_a_condition_without_hot_loop(shared: Arc<Shared>)
     let o = s
         .wait_condition("cam", "Synced", "False", Some("InvalidSpec"))
         .await;
-    let msg = o
-        .status
-        .unwrap()
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "Synced")
-        .unwrap()
-        .message;
+    let msg = condition(&o, "Synced").message;
     assert!(
         msg.contains("LIVE.100011001"),
         "the condition carries the upstream code: {msg}"
