@@ -376,3 +376,63 @@ async fn listing_stops_on_a_misbehaving_server() {
         "a page with nothing new ends the listing"
     );
 }
+
+/// Requests signed correctly but sent too late, for another project, or without signing the
+/// date are refused by the simulated gateway, as the real one does.
+#[tokio::test]
+async fn gateway_checks_date_skew_project_and_signed_date() {
+    use live_snapshot_operator::upstream::signer::{self, SignableRequest};
+    let s = start_sim().await;
+    let host = s.endpoint.trim_start_matches("http://").to_string();
+    let path = format!("/v1/{PROJECT}/stream/snapshot");
+    let query = vec![("domain".to_string(), "push.example.com".to_string())];
+    let send = |date: String, project: &str, sign_date: bool| {
+        let mut headers = vec![
+            ("host".to_string(), host.clone()),
+            ("x-project-id".to_string(), project.to_string()),
+        ];
+        if sign_date {
+            headers.push(("x-sdk-date".to_string(), date.clone()));
+        }
+        let req = SignableRequest {
+            method: "GET",
+            path: &path,
+            query: &query,
+            headers: &headers,
+            body: b"",
+        };
+        let auth = signer::authorization(AK, SK, &date, &req);
+        reqwest::Client::new()
+            .get(format!("{}{path}?domain=push.example.com", s.endpoint))
+            .header("x-project-id", project)
+            .header("x-sdk-date", date)
+            .header("authorization", auth)
+            .send()
+    };
+    let fmt = |t: jiff::Timestamp| t.strftime(signer::DATE_FORMAT).to_string();
+    let now = jiff::Timestamp::now();
+    assert_eq!(
+        send(fmt(now), PROJECT, true).await.unwrap().status(),
+        200,
+        "a correct request passes"
+    );
+    let stale = now - jiff::SignedDuration::from_mins(20);
+    for (what, resp) in [
+        (
+            "a date 20 minutes old",
+            send(fmt(stale), PROJECT, true).await.unwrap(),
+        ),
+        (
+            "another project's header",
+            send(fmt(now), "someoneelse", true).await.unwrap(),
+        ),
+        (
+            "an unsigned date",
+            send(fmt(now), PROJECT, false).await.unwrap(),
+        ),
+    ] {
+        assert_eq!(resp.status(), 401, "{what}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error_code"], "APIG.0301", "{what}");
+    }
+}
