@@ -109,10 +109,7 @@ async fn run_mode(
 
     let (sim, endpoint) = spawn_local(
         "127.0.0.1:0",
-        vec![KeyPair {
-            access_key: AK.into(),
-            secret_key: SK.into(),
-        }],
+        vec![KeyPair::new(AK, SK)],
         vec![],
         FaultSettings {
             qps_cap: args.qps_cap,

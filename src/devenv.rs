@@ -27,6 +27,10 @@ pub enum DevEnvError {
     },
     #[error("kubeconfig: {0}")]
     Kubeconfig(String),
+    #[error("readiness probe client: {0}")]
+    Probe(String),
+    #[error("{0}")]
+    Command(String),
 }
 
 /// Where the pinned tools are: `LSO_TOOLS_DIR`, or built (once, cached) by the repo's script.
@@ -202,11 +206,11 @@ impl ControlPlane {
         let http = reqwest::Client::builder()
             .add_root_certificate(
                 reqwest::Certificate::from_pem(ca_pem.as_bytes())
-                    .map_err(|e| DevEnvError::Kubeconfig(e.to_string()))?,
+                    .map_err(|e| DevEnvError::Probe(e.to_string()))?,
             )
             .timeout(Duration::from_secs(2))
             .build()
-            .map_err(|e| DevEnvError::Kubeconfig(e.to_string()))?;
+            .map_err(|e| DevEnvError::Probe(e.to_string()))?;
         loop {
             for (name, child) in self.children.iter_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
@@ -296,7 +300,7 @@ impl ControlPlane {
         for args in steps {
             let out = self.kubectl().args(args).current_dir(repo).output()?;
             if !out.status.success() {
-                return Err(DevEnvError::Kubeconfig(format!(
+                return Err(DevEnvError::Command(format!(
                     "kubectl {}: {}",
                     args.join(" "),
                     String::from_utf8_lossy(&out.stderr)

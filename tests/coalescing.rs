@@ -15,10 +15,7 @@ const PROJECT: &str = "p0000000000000000000000000000000";
 async fn sim() -> (Arc<Simulator>, String) {
     let (sim, endpoint) = spawn_local(
         "127.0.0.1:0",
-        vec![KeyPair {
-            access_key: "AK".into(),
-            secret_key: "SK".into(),
-        }],
+        vec![KeyPair::new("AK", "SK")],
         vec![],
         FaultSettings::default(),
     )

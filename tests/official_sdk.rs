@@ -27,10 +27,7 @@ async fn official_python_sdk_round_trip_and_wrong_key() {
     );
     let (sim, endpoint) = spawn_local(
         "127.0.0.1:0",
-        vec![KeyPair {
-            access_key: ak.into(),
-            secret_key: sk.into(),
-        }],
+        vec![KeyPair::new(ak, sk)],
         vec![],
         FaultSettings::default(),
     )

@@ -23,10 +23,7 @@ struct Sim {
 async fn start_sim() -> Sim {
     let (sim, endpoint) = spawn_local(
         "127.0.0.1:0",
-        vec![KeyPair {
-            access_key: AK.into(),
-            secret_key: SK.into(),
-        }],
+        vec![KeyPair::new(AK, SK)],
         vec!["tok-1".into()],
         FaultSettings::default(),
     )

@@ -52,10 +52,7 @@ async fn main() -> Result<(), BoxError> {
     // The simulator serves until the process ends.
     let (_sim, endpoint) = spawn_local(
         SIM_ADDR,
-        vec![KeyPair {
-            access_key: AK.into(),
-            secret_key: SK.into(),
-        }],
+        vec![KeyPair::new(AK, SK)],
         vec![],
         FaultSettings::default(),
     )

@@ -126,15 +126,16 @@ async fn sync(obj: &LiveSnapshotTemplate, ctx: &Context) -> Result<Report, Recon
             != Some(r)
     });
     let never_seen = obj.status.as_ref().is_none_or(|s| s.at_provider.is_none());
-    let mut seen = if requested || never_seen {
+    let seen = if requested || never_seen {
         upstream.observe_fresh(domain, app).await?
     } else {
         upstream.observe(domain, app).await?
     };
 
     // 3. Absent: create (Manage) or report (Observe).
-    if seen.is_none() {
-        if observing {
+    let seen = match seen {
+        Some(seen) => seen,
+        None if observing => {
             let mut r = Report::new(
                 Desired::new(
                     READY,
@@ -147,38 +148,37 @@ async fn sync(obj: &LiveSnapshotTemplate, ctx: &Context) -> Result<Report, Recon
             r.project_id = Some(project);
             return Ok(r);
         }
-        // Recorded before the call so that, after a restart mid-create, the template found
-        // upstream is recognised as ours rather than announced as adopted.
-        let mut intent = Report::creating();
-        intent.project_id = Some(project.clone());
-        write_status(ctx, obj, &intent).await?;
-        match upstream.create(&want).await {
-            Ok(()) => {
-                event(
-                    ctx,
-                    obj,
-                    false,
-                    "Created",
-                    "Create",
-                    format!("created upstream template {domain}/{app}"),
-                )
-                .await;
-                let mut r = Report::in_sync(at_provider(&want), false);
-                r.project_id = Some(project);
-                return Ok(r);
-            }
-            // Someone created it between our read and our write: observe it and carry on.
-            Err(e) if e.class() == ErrorClass::AlreadyExists => {
-                seen = upstream.observe(domain, app).await?;
-                if seen.is_none() {
-                    return Err(e.into());
+        None => {
+            // Recorded before the call so that, after a restart mid-create, the template found
+            // upstream is recognised as ours rather than announced as adopted.
+            let mut intent = Report::creating();
+            intent.project_id = Some(project.clone());
+            write_status(ctx, obj, &intent).await?;
+            match upstream.create(&want).await {
+                Ok(()) => {
+                    event(
+                        ctx,
+                        obj,
+                        false,
+                        "Created",
+                        "Create",
+                        format!("created upstream template {domain}/{app}"),
+                    )
+                    .await;
+                    let mut r = Report::in_sync(at_provider(&want), false);
+                    r.project_id = Some(project);
+                    return Ok(r);
                 }
+                // Someone created it between our read and our write: observe it and carry on.
+                Err(e) if e.class() == ErrorClass::AlreadyExists => {
+                    match upstream.observe_fresh(domain, app).await? {
+                        Some(seen) => seen,
+                        None => return Err(e.into()),
+                    }
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
         }
-    }
-    let Some(seen) = seen else {
-        unreachable!("absent templates returned above")
     };
 
     // 4. Present: adopt when it predates us, then diff.
@@ -281,6 +281,11 @@ async fn failed(
             };
             (why, Status::False, resync)
         }
+        ReconcileError::Credentials(_) => (
+            reason::SECRET_UNREADABLE,
+            Status::Unknown,
+            Action::requeue(ctx.backoff.next(&key)),
+        ),
         ReconcileError::Upstream(e) => match e.class() {
             ErrorClass::Terminal => (reason::INVALID_SPEC, Status::False, resync),
             ErrorClass::Auth => (

@@ -28,6 +28,7 @@ pub mod reason {
     pub const SECRET_MISSING: &str = "SecretMissing";
     pub const INVALID_SECRET: &str = "InvalidSecret";
     pub const CREDENTIALS_MISSING: &str = "CredentialsMissing";
+    pub const SECRET_UNREADABLE: &str = "SecretUnreadable";
 }
 
 /// The status a reconcile arrived at. `None` fields keep what status already says.
@@ -152,11 +153,11 @@ pub async fn write_status(
     new.last_sync_time = Some(now);
     let api: Api<LiveSnapshotTemplate> =
         Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
-    let patch = serde_json::json!({
-        "apiVersion": LiveSnapshotTemplate::api_version(&()),
-        "kind": LiveSnapshotTemplate::kind(&()),
-        "status": status_for_apply(&new),
-    });
+    let patch = StatusApply {
+        api_version: LiveSnapshotTemplate::api_version(&()).into_owned(),
+        kind: LiveSnapshotTemplate::kind(&()).into_owned(),
+        status: &new,
+    };
     api.patch_status(
         &obj.name_any(),
         &PatchParams::apply(MANAGER).force(),
@@ -166,10 +167,14 @@ pub async fn write_status(
     Ok(true)
 }
 
-/// Server-side apply removes what the applier owned and no longer sends, so empty lists are
-/// sent explicitly.
-fn status_for_apply(s: &LiveSnapshotTemplateStatus) -> serde_json::Value {
-    serde_json::to_value(s).unwrap_or_default()
+/// The body of the status apply. Server-side apply removes fields the applier owned and no
+/// longer sends, which is why `conditions` and `drift` serialise even when empty.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusApply<'a> {
+    api_version: String,
+    kind: String,
+    status: &'a LiveSnapshotTemplateStatus,
 }
 
 /// The reason a condition of the object had before this reconcile.

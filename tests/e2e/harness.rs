@@ -76,10 +76,7 @@ impl Scenario {
             .expect("namespace created");
         let (sim, endpoint) = spawn_local(
             "127.0.0.1:0",
-            vec![KeyPair {
-                access_key: AK.into(),
-                secret_key: SK.into(),
-            }],
+            vec![KeyPair::new(AK, SK)],
             vec![],
             FaultSettings::default(),
         )
