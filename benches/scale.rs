@@ -130,6 +130,8 @@ async fn run_mode(
                 PROJECT,
                 "--namespace",
                 "bench",
+                "--default-credentials-namespaces",
+                "bench",
             ])
             .args(["--observe", mode, "--resync-seconds", &resync.to_string()])
             .args([

@@ -65,6 +65,21 @@ pub struct RunArgs {
     /// naming any other endpoint is refused, so no namespace can aim the operator elsewhere.
     #[arg(long, env = "LIVE_ENDPOINT_ALLOWLIST", value_delimiter = ',')]
     pub endpoint_allowlist: Vec<String>,
+    /// Namespaces whose objects may use the default credentials (comma-separated; `*` for every
+    /// namespace). Elsewhere an object must name its own credentials Secret, so a tenant cannot
+    /// spend the operator's account by leaving credentialsSecretRef out. Default: none.
+    #[arg(
+        long,
+        env = "LSO_DEFAULT_CREDENTIALS_NAMESPACES",
+        value_delimiter = ','
+    )]
+    pub default_credentials_namespaces: Vec<String>,
+    /// Allow plain http endpoints other than loopback (never needed against the real service).
+    #[arg(long, env = "LSO_ALLOW_INSECURE_HTTP", default_value_t = false)]
+    pub allow_insecure_http: bool,
+    /// Longest one reconcile may take, every upstream call included, seconds.
+    #[arg(long, default_value_t = 120)]
+    pub reconcile_timeout_seconds: u64,
     /// Seconds between checks of an in-sync object against upstream (jittered +-20%).
     #[arg(long, env = "LSO_RESYNC_SECONDS", default_value_t = 300)]
     pub resync_seconds: u64,

@@ -1,13 +1,16 @@
-//! Where a template's calls go and with which identity: the operator's defaults, or a Secret
-//! named by the object. Also reads the callback key. Secret values stay in memory only.
+//! Where a template's calls go and with which identity: the operator's defaults (only in the
+//! namespaces the installer lets them serve), or a Secret named by the object. Also reads the
+//! callback key. Secret values are read by a targeted GET when a reconcile needs them and are
+//! not kept: nothing here caches a Secret.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, ResourceExt};
 
 use crate::resource::LiveSnapshotTemplate;
-use crate::upstream::{Auth, ClientConfig, Credentials};
+use crate::upstream::{Auth, ClientConfig, Credentials, endpoint};
 
 /// Keys of a credentials Secret.
 pub mod keys {
@@ -19,6 +22,39 @@ pub mod keys {
     pub const SECURITY_TOKEN: &str = "securityToken";
 }
 
+/// Files holding the default credentials (a mounted Secret). They are read at every use, so a
+/// Secret updated in place, or a security token refreshed beside it, takes effect without a
+/// restart; a read costs a few microseconds against an upstream call's milliseconds.
+#[derive(Clone, Debug, Default)]
+pub struct AuthFiles {
+    pub access_key: PathBuf,
+    pub secret_key: PathBuf,
+    pub security_token: Option<PathBuf>,
+}
+
+impl AuthFiles {
+    pub fn read(&self) -> Result<Auth, CredentialsError> {
+        let read = |p: &PathBuf| {
+            std::fs::read_to_string(p)
+                .map(|s| s.trim().to_string())
+                .map_err(|e| CredentialsError::DefaultFile {
+                    path: p.display().to_string(),
+                    problem: e.to_string(),
+                })
+        };
+        Ok(Auth::AkSk(Credentials {
+            access_key: read(&self.access_key)?,
+            secret_key: read(&self.secret_key)?,
+            security_token: self
+                .security_token
+                .as_ref()
+                .map(read)
+                .transpose()?
+                .filter(|t| !t.is_empty()),
+        }))
+    }
+}
+
 /// The operator-wide cloud settings.
 #[derive(Clone, Debug, Default)]
 pub struct CloudDefaults {
@@ -26,10 +62,33 @@ pub struct CloudDefaults {
     pub endpoint: Option<String>,
     pub region: Option<String>,
     pub project_id: Option<String>,
+    /// Default credentials given as values (tests, the quick start, the environment)...
     pub auth: Option<Auth>,
-    /// Endpoints a credentials Secret may name (exact match, scheme included).
+    /// ...or as files, re-read at every use (the chart's mounted Secret).
+    pub auth_files: Option<AuthFiles>,
+    /// Namespaces whose objects may use the default credentials; `*` allows every namespace.
+    /// Elsewhere an object must name its own credentials Secret.
+    pub default_namespaces: Vec<String>,
+    /// Endpoints a credentials Secret may name (compared by origin: scheme, host and port).
     pub endpoint_allowlist: Vec<String>,
+    /// Allow plain http to hosts other than loopback.
+    pub allow_insecure_http: bool,
     pub timeout: Duration,
+}
+
+impl CloudDefaults {
+    fn serves(&self, namespace: &str) -> bool {
+        self.default_namespaces
+            .iter()
+            .any(|n| n == "*" || n == namespace)
+    }
+
+    fn default_auth(&self) -> Result<Option<Auth>, CredentialsError> {
+        match &self.auth_files {
+            Some(files) => files.read().map(Some),
+            None => Ok(self.auth.clone()),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +110,14 @@ pub enum CredentialsError {
     #[error("no credentials: set credentialsSecretRef or give the operator default credentials")]
     NoDefault,
     #[error(
+        "the operator's default credentials do not serve namespace {namespace:?}: set spec.credentialsSecretRef to a Secret in this namespace, or ask the installer to list the namespace in cloud.credentials.namespaces"
+    )]
+    DefaultsNotAllowed { namespace: String },
+    #[error("default credentials file {path}: {problem}")]
+    DefaultFile { path: String, problem: String },
+    #[error("the operator's endpoint {endpoint:?}: {problem}")]
+    DefaultEndpoint { endpoint: String, problem: String },
+    #[error(
         "no endpoint: set the operator's endpoint or region, or region in the credentials Secret"
     )]
     NoEndpoint,
@@ -59,9 +126,13 @@ pub enum CredentialsError {
 }
 
 impl CredentialsError {
-    /// Whether a change of the referenced Secret (rather than time) fixes it.
+    /// Whether a change of the referenced Secret or of the configuration (rather than time)
+    /// fixes it.
     pub fn waits_for_secret(&self) -> bool {
-        !matches!(self, CredentialsError::Kube { .. })
+        !matches!(
+            self,
+            CredentialsError::Kube { .. } | CredentialsError::DefaultFile { .. }
+        )
     }
 }
 
@@ -112,21 +183,26 @@ pub async fn resolve(
     defaults: &CloudDefaults,
     obj: &LiveSnapshotTemplate,
 ) -> Result<ClientConfig, CredentialsError> {
+    let namespace = obj.namespace().unwrap_or_default();
     let Some(reference) = &obj.spec.credentials_secret_ref else {
-        let auth = defaults.auth.clone().ok_or(CredentialsError::NoDefault)?;
+        if !defaults.serves(&namespace) {
+            return Err(CredentialsError::DefaultsNotAllowed { namespace });
+        }
+        let auth = defaults
+            .default_auth()?
+            .ok_or(CredentialsError::NoDefault)?;
         let project_id = defaults
             .project_id
             .clone()
             .ok_or(CredentialsError::NoDefault)?;
-        let endpoint = endpoint(defaults, None)?;
         return Ok(ClientConfig {
-            endpoint,
+            endpoint: default_endpoint(defaults)?,
             project_id,
             auth,
             timeout: defaults.timeout,
+            allow_insecure_http: defaults.allow_insecure_http,
         });
     };
-    let namespace = obj.namespace().unwrap_or_default();
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
     let secret = read_secret(&secrets, &namespace, &reference.name).await?;
     let auth = Auth::AkSk(Credentials {
@@ -135,39 +211,65 @@ pub async fn resolve(
         security_token: value(&secret, keys::SECURITY_TOKEN),
     });
     let project_id = required(&secret, keys::PROJECT_ID)?;
-    let endpoint = match value(&secret, keys::ENDPOINT) {
-        Some(e) if defaults.endpoint_allowlist.iter().any(|a| a == &e) => e,
-        Some(e) => {
-            return Err(CredentialsError::EndpointNotAllowed {
-                name: reference.name.clone(),
-                endpoint: e,
-            });
+    let endpoint = match (value(&secret, keys::ENDPOINT), value(&secret, keys::REGION)) {
+        (Some(e), _) => allowed_endpoint(defaults, &reference.name, &e)?,
+        (None, Some(region)) => {
+            if !endpoint::valid_region(&region) {
+                return Err(CredentialsError::KeyInvalid {
+                    name: reference.name.clone(),
+                    key: keys::REGION.into(),
+                    problem: "not a region id (lowercase words and numbers joined by hyphens, e.g. cn-north-4)".into(),
+                });
+            }
+            endpoint::for_region(&region)
         }
-        None => endpoint(defaults, value(&secret, keys::REGION))?,
+        (None, None) => default_endpoint(defaults)?,
     };
     Ok(ClientConfig {
         endpoint,
         project_id,
         auth,
         timeout: defaults.timeout,
+        allow_insecure_http: defaults.allow_insecure_http,
     })
 }
 
-fn endpoint(
+/// A Secret's endpoint, reduced to its origin, when that origin is allow-listed.
+fn allowed_endpoint(
     defaults: &CloudDefaults,
-    secret_region: Option<String>,
+    secret: &str,
+    raw: &str,
 ) -> Result<String, CredentialsError> {
-    if let Some(region) = secret_region {
-        return Ok(ClientConfig::endpoint_for_region(&region));
-    }
-    if let Some(e) = &defaults.endpoint {
-        return Ok(e.clone());
-    }
-    defaults
-        .region
-        .as_deref()
-        .map(ClientConfig::endpoint_for_region)
-        .ok_or(CredentialsError::NoEndpoint)
+    let refused = || CredentialsError::EndpointNotAllowed {
+        name: secret.into(),
+        endpoint: raw.into(),
+    };
+    let origin = endpoint::origin(raw, defaults.allow_insecure_http).map_err(|_| refused())?;
+    let listed = defaults
+        .endpoint_allowlist
+        .iter()
+        .any(|a| endpoint::origin(a, defaults.allow_insecure_http).is_ok_and(|a| a == origin));
+    if listed { Ok(origin) } else { Err(refused()) }
+}
+
+fn default_endpoint(defaults: &CloudDefaults) -> Result<String, CredentialsError> {
+    let raw = match (&defaults.endpoint, &defaults.region) {
+        (Some(e), _) => e.clone(),
+        (None, Some(r)) if endpoint::valid_region(r) => endpoint::for_region(r),
+        (None, Some(r)) => {
+            return Err(CredentialsError::DefaultEndpoint {
+                endpoint: r.clone(),
+                problem: "not a region id".into(),
+            });
+        }
+        (None, None) => return Err(CredentialsError::NoEndpoint),
+    };
+    endpoint::origin(&raw, defaults.allow_insecure_http).map_err(|problem| {
+        CredentialsError::DefaultEndpoint {
+            endpoint: raw,
+            problem,
+        }
+    })
 }
 
 /// The callback key, when the spec references one.

@@ -198,6 +198,7 @@ mod tests {
             image_object_format: None,
             image_access_protocol: None,
             image_access_domain: None,
+            adoption_policy: AdoptionPolicy::Never,
             callback: None,
             deletion_policy: DeletionPolicy::Delete,
             management_policy: ManagementPolicy::Manage,

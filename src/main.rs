@@ -7,7 +7,7 @@ use clap::Parser;
 use kube::CustomResourceExt;
 use live_snapshot_operator::cli::{Cli, Command, ObserveMode, RunArgs};
 use live_snapshot_operator::controller::{self, Settings, UpstreamSettings};
-use live_snapshot_operator::credentials::CloudDefaults;
+use live_snapshot_operator::credentials::{AuthFiles, CloudDefaults};
 use live_snapshot_operator::leader::{self, LeaderConfig};
 use live_snapshot_operator::metrics::Metrics;
 use live_snapshot_operator::resource::LiveSnapshotTemplate;
@@ -70,15 +70,29 @@ fn read_trimmed(path: &std::path::Path) -> Result<String, MainError> {
         })
 }
 
+/// Default credentials given as files: read once now so a typo fails at start, then re-read
+/// at every use so a rotated Secret takes effect without a restart.
+fn default_auth_files(args: &RunArgs) -> Result<Option<AuthFiles>, MainError> {
+    match (&args.access_key_file, &args.secret_key_file) {
+        (Some(ak), Some(sk)) => {
+            let files = AuthFiles {
+                access_key: ak.clone(),
+                secret_key: sk.clone(),
+                security_token: args.security_token_file.clone(),
+            };
+            files.read().map_err(|e| MainError::Config(e.to_string()))?;
+            Ok(Some(files))
+        }
+        (None, None) => Ok(None),
+        _ => Err(MainError::Config(
+            "give both --access-key-file and --secret-key-file, or neither".into(),
+        )),
+    }
+}
+
 fn default_auth(args: &RunArgs) -> Result<Option<Auth>, MainError> {
-    let ak = match (&args.access_key_file, &args.access_key) {
-        (Some(f), _) => Some(read_trimmed(f)?),
-        (None, k) => k.clone(),
-    };
-    let sk = match (&args.secret_key_file, &args.secret_key) {
-        (Some(f), _) => Some(read_trimmed(f)?),
-        (None, k) => k.clone(),
-    };
+    let ak = args.access_key.clone();
+    let sk = args.secret_key.clone();
     let token = args
         .security_token_file
         .as_deref()
@@ -106,9 +120,16 @@ async fn run(args: RunArgs) -> Result<(), MainError> {
         region: args.region.clone(),
         project_id: args.project_id.clone(),
         auth: default_auth(&args)?,
+        auth_files: default_auth_files(&args)?,
+        default_namespaces: args.default_credentials_namespaces.clone(),
         endpoint_allowlist: args.endpoint_allowlist.clone(),
+        allow_insecure_http: args.allow_insecure_http,
         timeout: Duration::from_secs(args.upstream_timeout_seconds.max(1)),
     };
+    if let Some(e) = &cloud.endpoint {
+        live_snapshot_operator::upstream::endpoint::origin(e, cloud.allow_insecure_http)
+            .map_err(|why| MainError::Config(format!("--endpoint {e:?}: {why}")))?;
+    }
     let settings = Settings {
         resync: Duration::from_secs(args.resync_seconds.max(1)),
         backoff_base: Duration::from_secs(args.backoff_base_seconds.max(1)),
@@ -122,6 +143,7 @@ async fn run(args: RunArgs) -> Result<(), MainError> {
                 .then(|| Duration::from_secs(args.coalesce_window_seconds.max(1))),
         },
         label_selector: args.label_selector.clone(),
+        reconcile_timeout: Duration::from_secs(args.reconcile_timeout_seconds.max(1)),
     };
     let client = kube::Client::try_default().await?;
     let metrics = Arc::new(Metrics::new());

@@ -51,6 +51,12 @@ pub const RECONCILE_ANNOTATION: &str = "live.snapshot.dev/reconcile-requested-at
         json_path = ".status.conditions[?(@.type==\"Synced\")].reason"
     ),
     printcolumn(
+        name = "Owned",
+        type_ = "string",
+        priority = "1",
+        json_path = ".status.ownership.state"
+    ),
+    printcolumn(
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
@@ -128,6 +134,14 @@ pub struct LiveSnapshotTemplateSpec {
     #[serde(default)]
     pub management_policy: ManagementPolicy,
 
+    /// What to do when a template with this domain and appName already exists upstream and was
+    /// not created by this object: Never (default) leaves it untouched and reports
+    /// AlreadyExists; IfMatching takes it over only when it already equals this spec (nothing
+    /// upstream changes); Always takes it over and makes it match this spec. A template taken
+    /// over is deleted with the object under deletionPolicy Delete, like one it created.
+    #[serde(default)]
+    pub adoption_policy: AdoptionPolicy,
+
     /// Secret in this namespace with the cloud credentials for this object: keys accessKey,
     /// secretKey, projectId, and optionally region, endpoint (must be on the operator's
     /// allowlist) and securityToken. The operator's default credentials are used when unset.
@@ -200,6 +214,14 @@ pub enum DeletionPolicy {
     #[default]
     Delete,
     Orphan,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum AdoptionPolicy {
+    #[default]
+    Never,
+    IfMatching,
+    Always,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
@@ -278,15 +300,42 @@ pub struct LiveSnapshotTemplateStatus {
     /// Fields that differed from spec at the last observation.
     #[serde(default)]
     pub drift: Vec<FieldDrift>,
-    /// Project that holds the template (with domain and appName, its identity).
+    /// Project that the object's credentials resolved to at the last reconcile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_id: Option<String>,
+    /// How this object came to own its upstream template, where, and since when. Cleanup deletes
+    /// upstream only what this records, and only in the project and endpoint it names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ownership: Option<Ownership>,
     /// The value of the live.snapshot.dev/reconcile-requested-at annotation last acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_reconcile_at: Option<String>,
     /// When the operator last changed the upstream template or this status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,
+}
+
+/// This object's claim on its upstream template.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Ownership {
+    /// Creating: a create was sent and its outcome is not yet known (kept across failures and
+    /// restarts until it is); Created: this object created the template; Adopted: it took over
+    /// a template that existed before it (spec.adoptionPolicy).
+    pub state: OwnershipState,
+    /// Project that holds the template.
+    pub project_id: String,
+    /// API endpoint (scheme, host and port) the template lives behind.
+    pub endpoint: String,
+    /// When the claim was first recorded.
+    pub since: Time,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum OwnershipState {
+    Creating,
+    Created,
+    Adopted,
 }
 
 /// The upstream template, in the spec's vocabulary.

@@ -35,6 +35,7 @@ fn client(endpoint: &str) -> LiveClient {
         project_id: PROJECT.into(),
         auth,
         timeout: Duration::from_secs(5),
+        allow_insecure_http: false,
     })
     .unwrap()
 }

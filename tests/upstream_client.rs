@@ -38,6 +38,7 @@ fn client_with(endpoint: &str, auth: Auth, timeout: Duration) -> LiveClient {
         project_id: PROJECT.into(),
         auth,
         timeout,
+        allow_insecure_http: false,
     })
     .unwrap()
 }

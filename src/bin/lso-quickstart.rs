@@ -73,7 +73,10 @@ async fn main() -> Result<(), BoxError> {
             security_token: None,
         })),
         endpoint_allowlist: vec![endpoint],
+        // The examples live in the default namespace; every other one brings its own Secret.
+        default_namespaces: vec!["default".into()],
         timeout: Duration::from_secs(10),
+        ..CloudDefaults::default()
     };
     let client = cp.client().await?;
     let settings = Settings {

@@ -1,9 +1,11 @@
-//! One upstream client per (endpoint, project, credentials), reused across reconciles so
-//! connections are pooled.
+//! One upstream client per (endpoint, project, access key), reused across reconciles so
+//! connections, the rate limit and domain listings are shared. A rotated secret key or security
+//! token replaces the client of its access key, and clients unused for a while are dropped, so
+//! stale credentials do not stay in memory.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
@@ -32,8 +34,16 @@ impl Default for UpstreamSettings {
     }
 }
 
+struct Pooled {
+    /// Digest of everything the client was built from, secrets included.
+    fingerprint: [u8; 32],
+    client: Arc<dyn SnapshotApi>,
+    last_used: Instant,
+}
+
 pub struct ClientPool {
-    clients: Mutex<HashMap<[u8; 32], Arc<dyn SnapshotApi>>>,
+    /// Keyed by a digest of (endpoint, project, access key): one slot per identity.
+    clients: Mutex<HashMap<[u8; 32], Pooled>>,
     observer: Option<Arc<dyn CallObserver>>,
     settings: UpstreamSettings,
 }
@@ -50,10 +60,13 @@ impl ClientPool {
     /// The client for one credential and project; its rate limit and domain listings are shared
     /// by every object that uses them.
     pub fn get(&self, config: &ClientConfig) -> Result<Arc<dyn SnapshotApi>, ApiError> {
-        let key = fingerprint(config);
+        let (slot, fingerprint) = (slot(config), fingerprint(config));
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = clients.get(&key) {
-            return Ok(c.clone());
+        if let Some(p) = clients.get_mut(&slot)
+            && p.fingerprint == fingerprint
+        {
+            p.last_used = Instant::now();
+            return Ok(p.client.clone());
         }
         let mut client = LiveClient::new(config.clone())?.with_limiter(Arc::new(RateLimiter::new(
             self.settings.qps,
@@ -66,9 +79,44 @@ impl ClientPool {
             Some(window) => Arc::new(Coalescing::new(Arc::new(client), window)),
             None => Arc::new(client),
         };
-        clients.insert(key, client.clone());
+        clients.insert(
+            slot,
+            Pooled {
+                fingerprint,
+                client: client.clone(),
+                last_used: Instant::now(),
+            },
+        );
         Ok(client)
     }
+
+    /// Drops the clients nobody used within `idle`.
+    pub fn evict_idle(&self, idle: Duration) {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients.retain(|_, p| p.last_used.elapsed() < idle);
+    }
+
+    pub fn len(&self) -> usize {
+        self.clients.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Which identity a configuration speaks for: credentials that rotate keep their slot.
+fn slot(c: &ClientConfig) -> [u8; 32] {
+    let mut h = Sha256::new();
+    let who = match &c.auth {
+        Auth::AkSk(k) => k.access_key.as_str(),
+        Auth::Token(_) => "",
+    };
+    for part in [c.endpoint.as_str(), c.project_id.as_str(), who] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    h.finalize().into()
 }
 
 /// A digest, so the map never holds secrets as keys in the clear.
@@ -92,5 +140,41 @@ fn fingerprint(c: &ClientConfig) -> [u8; 32] {
         Auth::Token(t) => h.update(t.as_bytes()),
     }
     h.update(c.timeout.as_millis().to_le_bytes());
+    h.update([u8::from(c.allow_insecure_http)]);
     h.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upstream::Credentials;
+
+    fn config(sk: &str) -> ClientConfig {
+        ClientConfig {
+            endpoint: "http://127.0.0.1:1".into(),
+            project_id: "p".into(),
+            auth: Auth::AkSk(Credentials {
+                access_key: "ak".into(),
+                secret_key: sk.into(),
+                security_token: None,
+            }),
+            timeout: Duration::from_secs(1),
+            allow_insecure_http: false,
+        }
+    }
+
+    #[test]
+    fn rotated_credentials_replace_their_client_and_idle_ones_go() {
+        let pool = ClientPool::new(UpstreamSettings::default(), None);
+        let a = pool.get(&config("one")).unwrap();
+        let again = pool.get(&config("one")).unwrap();
+        assert!(Arc::ptr_eq(&a, &again));
+        let b = pool.get(&config("two")).unwrap();
+        assert!(!Arc::ptr_eq(&a, &b), "a new secret key gets a new client");
+        assert_eq!(pool.len(), 1, "the client of the old key is dropped");
+        pool.evict_idle(Duration::from_secs(3600));
+        assert_eq!(pool.len(), 1);
+        pool.evict_idle(Duration::ZERO);
+        assert!(pool.is_empty());
+    }
 }

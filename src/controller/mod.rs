@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -42,6 +43,8 @@ pub struct Settings {
     /// Label selector limiting the objects watched.
     pub label_selector: Option<String>,
     pub upstream: UpstreamSettings,
+    /// Longest one reconcile may take, every upstream call and retry included.
+    pub reconcile_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -54,6 +57,7 @@ impl Default for Settings {
             namespaces: Vec::new(),
             label_selector: None,
             upstream: UpstreamSettings::default(),
+            reconcile_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -66,8 +70,11 @@ pub struct Context {
     pub recorder: Recorder,
     /// One cache per watched scope (all namespaces, or each listed namespace).
     pub stores: Vec<Store<LiveSnapshotTemplate>>,
-    /// Who claims which (domain, appName), across scopes.
+    /// Which object holds which upstream template, across scopes.
     pub claims: ownership::Claims,
+    /// Per scope, whether its cache holds its initial list. A watch channel rather than
+    /// `Store::wait_until_ready`, whose one-shot channel wakes only the last of several waiters.
+    pub synced: tokio::sync::watch::Sender<Vec<bool>>,
     pub backoff: Backoff,
     pub metrics: Arc<Metrics>,
 }
@@ -78,13 +85,17 @@ impl Context {
         self.stores.iter().flat_map(|s| s.state()).collect()
     }
 
-    /// The cached objects claiming the same (domain, appName) as `obj`, itself included.
-    pub fn claimants(&self, obj: &LiveSnapshotTemplate) -> Vec<Arc<LiveSnapshotTemplate>> {
-        self.claims
-            .claimants(obj)
-            .iter()
-            .filter_map(|r| self.stores.iter().find_map(|s| s.get(r)))
-            .collect()
+    /// Whether an object is in any watched scope's cache.
+    pub fn exists(&self, r: &ObjectRef<LiveSnapshotTemplate>) -> bool {
+        self.stores.iter().any(|s| s.get(r).is_some())
+    }
+
+    /// Waits until every scope's cache holds its initial list, so that claims recorded in any
+    /// watched namespace are known before any object writes upstream.
+    pub async fn caches_synced(&self) {
+        let mut rx = self.synced.subscribe();
+        // An error means the sender is gone: the controller is stopping anyway.
+        let _ = rx.wait_for(|scopes| scopes.iter().all(|s| *s)).await;
     }
 }
 
@@ -129,46 +140,49 @@ pub async fn run(
         recorder,
         stores: stores.clone(),
         claims: ownership::Claims::default(),
+        synced: tokio::sync::watch::Sender::new(vec![false; scopes.len()]),
         metrics: metrics.clone(),
     });
     let readiness = {
-        let stores = stores.clone();
+        let ctx = ctx.clone();
         async move {
-            let synced =
-                futures::future::join_all(stores.iter().map(|s| s.wait_until_ready())).await;
-            if synced.iter().all(Result::is_ok)
-                && let Some(ready) = ready
-            {
+            ctx.caches_synced().await;
+            if let Some(ready) = ready {
                 let _ = ready.send(true);
             }
         }
     };
     let gauges = {
         let ctx = ctx.clone();
+        // A client untouched for two resync periods serves no object any more.
+        let idle = settings
+            .resync
+            .saturating_mul(2)
+            .max(Duration::from_secs(600));
         async move {
             loop {
                 metrics::update_template_gauges(&ctx.metrics, &ctx.all_templates());
+                ctx.clients.evict_idle(idle);
                 tokio::time::sleep(Duration::from_secs(5)).await;
             }
         }
     };
     let background = tokio::spawn(async move { tokio::join!(readiness, gauges) });
     let shutdown = shutdown.shared();
-    let controllers =
-        scopes
-            .into_iter()
-            .zip(writers)
-            .zip(stores)
-            .map(|((scope, writer), store)| {
-                scope_controller(scope, writer, store, ctx.clone(), shutdown.clone())
-            });
+    let controllers = scopes.into_iter().zip(writers).zip(stores).enumerate().map(
+        |(index, ((scope, writer), store))| {
+            scope_controller(index, scope, writer, store, ctx.clone(), shutdown.clone())
+        },
+    );
     futures::future::join_all(controllers).await;
     background.abort();
 }
 
 /// The controller of one scope: its watch, its cache, and the Secret watch that re-triggers
-/// objects reading a changed Secret.
+/// objects reading a changed Secret. That watch is metadata-only: Secret contents never enter
+/// the operator's memory except by a targeted GET of a Secret an object names.
 async fn scope_controller(
+    index: usize,
     scope: Option<String>,
     writer: reflector::store::Writer<LiveSnapshotTemplate>,
     reader: Store<LiveSnapshotTemplate>,
@@ -178,7 +192,7 @@ async fn scope_controller(
     >,
 ) {
     let kube = ctx.kube.clone();
-    let (api, secrets): (Api<LiveSnapshotTemplate>, Api<Secret>) = match &scope {
+    let (api, secrets): (Api<LiveSnapshotTemplate>, Api<PartialObjectMeta<Secret>>) = match &scope {
         Some(ns) => (Api::namespaced(kube.clone(), ns), Api::namespaced(kube, ns)),
         None => (Api::all(kube.clone()), Api::all(kube)),
     };
@@ -201,9 +215,13 @@ async fn scope_controller(
         .inspect_ok({
             let ctx = ctx.clone();
             move |ev| match ev {
-                watcher::Event::Apply(o) | watcher::Event::InitApply(o) => ctx.claims.add(o),
-                watcher::Event::Delete(o) => ctx.claims.remove(o),
-                watcher::Event::Init | watcher::Event::InitDone => {}
+                watcher::Event::Apply(o) | watcher::Event::InitApply(o) => ctx.claims.learn(o),
+                watcher::Event::Delete(o) => {
+                    ctx.claims.forget(o);
+                    ctx.backoff.reset(&ObjectRef::from_obj(o));
+                }
+                watcher::Event::InitDone => ctx.synced.send_modify(|s| s[index] = true),
+                watcher::Event::Init => {}
             }
         })
         .applied_objects()
@@ -214,7 +232,7 @@ async fn scope_controller(
             Default::default(),
         );
     let store = reader.clone();
-    let secret_mapper = move |secret: Secret| {
+    let secret_mapper = move |secret: PartialObjectMeta<Secret>| {
         let ns = secret.namespace();
         let name = secret.name_any();
         store
@@ -227,7 +245,10 @@ async fn scope_controller(
     let concurrency = ctx.settings.concurrency;
     Controller::for_stream(objects, reader)
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
-        .watches(secrets, watcher::Config::default(), secret_mapper)
+        .watches_stream(
+            watcher(secrets, watcher::Config::default()).touched_objects(),
+            secret_mapper,
+        )
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|res| async move {

@@ -1,88 +1,163 @@
-//! Who may write a (project, domain, appName): the oldest object that claims it.
+//! Who may write a (project, domain, appName): the one object whose status records a claim on it.
+//!
+//! Only the leader reconciles, so this in-memory registry is the single place where claims are
+//! granted: a claim is taken here, atomically, before the first upstream write (a create intent
+//! or an adoption) and then recorded in the object's status, from which a restarted operator
+//! rebuilds the registry before it writes anything. Objects that never claimed (paused, failing
+//! on their Secret, observing, or refused) block nobody, and arriving later never wins a claim
+//! that is held.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
-use crate::resource::LiveSnapshotTemplate;
+use crate::resource::{LiveSnapshotTemplate, Ownership};
 
-type Identity = (String, String);
+/// The upstream identity of a template.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Identity {
+    pub project: String,
+    pub domain: String,
+    pub app: String,
+}
 
-/// Which objects claim each (domain, appName), kept from the watch events so that a reconcile
-/// looks only at its rivals instead of scanning every cached object. Entries are references
-/// checked against the cache at lookup, so a missed delete can never invent a rival.
+impl Identity {
+    pub fn of(obj: &LiveSnapshotTemplate, project: &str) -> Self {
+        Self {
+            project: project.to_string(),
+            domain: obj.spec.domain.clone(),
+            app: obj.spec.app_name.clone(),
+        }
+    }
+}
+
+/// The object holding a claim. `rank` orders two recorded claims on one identity (which only a
+/// split brain could produce): the earlier record wins, then the smaller UID, so every replica
+/// reading the same statuses picks the same owner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Holder {
+    pub object: ObjectRef<LiveSnapshotTemplate>,
+    rank: (jiff::Timestamp, String),
+}
+
+#[derive(Default)]
+struct Registry {
+    by_identity: HashMap<Identity, Holder>,
+    by_object: HashMap<ObjectRef<LiveSnapshotTemplate>, Identity>,
+}
+
 #[derive(Default)]
 pub struct Claims {
-    by_identity: Mutex<HashMap<Identity, HashSet<ObjectRef<LiveSnapshotTemplate>>>>,
+    inner: Mutex<Registry>,
+}
+
+fn holder(obj: &LiveSnapshotTemplate, since: jiff::Timestamp) -> Holder {
+    Holder {
+        object: ObjectRef::from_obj(obj),
+        rank: (since, obj.uid().unwrap_or_default()),
+    }
 }
 
 impl Claims {
-    fn lock(
+    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Learns a claim recorded in an object's status (watch events, including the initial list).
+    /// A status without a record removes nothing: it may be an older version of an object that
+    /// has just claimed; claims go only through [`Claims::release`] and [`Claims::forget`].
+    pub fn learn(&self, obj: &LiveSnapshotTemplate) {
+        let Some(own) = obj.status.as_ref().and_then(|s| s.ownership.as_ref()) else {
+            return;
+        };
+        let id = Identity::of(obj, &own.project_id);
+        let new = holder(obj, own.since.0);
+        let mut reg = self.lock();
+        match reg.by_identity.get(&id) {
+            Some(h) if h.object != new.object && h.rank <= new.rank => return,
+            _ => {}
+        }
+        if let Some(old) = reg.by_identity.insert(id.clone(), new.clone())
+            && old.object != new.object
+        {
+            reg.by_object.remove(&old.object);
+        }
+        reg.by_object.insert(new.object, id);
+    }
+
+    /// Takes the claim on `id` for `obj` unless another object that still exists holds it;
+    /// returns that holder otherwise.
+    pub fn try_claim(
         &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<Identity, HashSet<ObjectRef<LiveSnapshotTemplate>>>>
-    {
-        self.by_identity.lock().unwrap_or_else(|p| p.into_inner())
+        id: &Identity,
+        obj: &LiveSnapshotTemplate,
+        own: &Ownership,
+        exists: impl Fn(&ObjectRef<LiveSnapshotTemplate>) -> bool,
+    ) -> Result<(), Box<Holder>> {
+        let new = holder(obj, own.since.0);
+        let mut reg = self.lock();
+        if let Some(h) = reg.by_identity.get(id)
+            && h.object != new.object
+            && exists(&h.object)
+        {
+            return Err(Box::new(h.clone()));
+        }
+        if let Some(previous) = reg.by_object.remove(&new.object)
+            && previous != *id
+        {
+            reg.by_identity.remove(&previous);
+        }
+        if let Some(old) = reg.by_identity.insert(id.clone(), new.clone()) {
+            reg.by_object.remove(&old.object);
+        }
+        reg.by_object.insert(new.object, id.clone());
+        Ok(())
     }
 
-    pub fn add(&self, obj: &LiveSnapshotTemplate) {
-        let id = (obj.spec.domain.clone(), obj.spec.app_name.clone());
+    /// The holder of `id` other than `obj`, if it still exists.
+    pub fn rival(
+        &self,
+        id: &Identity,
+        obj: &LiveSnapshotTemplate,
+        exists: impl Fn(&ObjectRef<LiveSnapshotTemplate>) -> bool,
+    ) -> Option<Holder> {
+        let me = ObjectRef::from_obj(obj);
         self.lock()
-            .entry(id)
-            .or_default()
-            .insert(ObjectRef::from_obj(obj));
+            .by_identity
+            .get(id)
+            .filter(|h| h.object != me && exists(&h.object))
+            .cloned()
     }
 
-    pub fn remove(&self, obj: &LiveSnapshotTemplate) {
-        let id = (obj.spec.domain.clone(), obj.spec.app_name.clone());
-        let mut map = self.lock();
-        if let Some(set) = map.get_mut(&id) {
-            set.remove(&ObjectRef::from_obj(obj));
-            if set.is_empty() {
-                map.remove(&id);
-            }
+    /// Withdraws `obj`'s claim (a create refused, a template found to be someone else's, the
+    /// object's cleanup done).
+    pub fn release(&self, obj: &LiveSnapshotTemplate) {
+        self.forget_ref(&ObjectRef::from_obj(obj));
+    }
+
+    /// The object is gone.
+    pub fn forget(&self, obj: &LiveSnapshotTemplate) {
+        self.release(obj);
+    }
+
+    fn forget_ref(&self, r: &ObjectRef<LiveSnapshotTemplate>) {
+        let mut reg = self.lock();
+        if let Some(id) = reg.by_object.remove(r)
+            && reg.by_identity.get(&id).is_some_and(|h| h.object == *r)
+        {
+            reg.by_identity.remove(&id);
         }
     }
 
-    /// Every object recorded as claiming the same identity as `obj` (itself included).
-    pub fn claimants(&self, obj: &LiveSnapshotTemplate) -> Vec<ObjectRef<LiveSnapshotTemplate>> {
-        let id = (obj.spec.domain.clone(), obj.spec.app_name.clone());
-        self.lock()
-            .get(&id)
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default()
+    pub fn len(&self) -> usize {
+        self.lock().by_identity.len()
     }
-}
 
-/// The object that owns `obj`'s upstream template instead of `obj`, if any. Objects whose
-/// project is not yet known (no status) are assumed to share `project`: a possible false
-/// conflict lasts one reconcile of the other object, a missed one could overwrite a template.
-pub fn rival_owner<'a>(
-    obj: &LiveSnapshotTemplate,
-    project: &str,
-    all: impl IntoIterator<Item = &'a LiveSnapshotTemplate>,
-) -> Option<&'a LiveSnapshotTemplate> {
-    all.into_iter()
-        .filter(|o| o.uid() != obj.uid())
-        .filter(|o| o.spec.domain == obj.spec.domain && o.spec.app_name == obj.spec.app_name)
-        .filter(|o| {
-            o.status
-                .as_ref()
-                .and_then(|s| s.project_id.as_deref())
-                .is_none_or(|p| p == project)
-        })
-        .filter(|o| age_key(o) < age_key(obj))
-        .min_by(|a, b| age_key(a).cmp(&age_key(b)))
-}
-
-/// Older first; ties (same second) broken by namespace and name so both objects agree.
-fn age_key(o: &LiveSnapshotTemplate) -> (Option<jiff::Timestamp>, String, String) {
-    (
-        o.creation_timestamp().map(|t| t.0),
-        o.namespace().unwrap_or_default(),
-        o.name_any(),
-    )
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 #[cfg(test)]
@@ -91,41 +166,68 @@ mod tests {
     use crate::resource::*;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-    fn obj(name: &str, secs: i64, app: &str, project: Option<&str>) -> LiveSnapshotTemplate {
+    fn obj(name: &str, uid: &str) -> LiveSnapshotTemplate {
         let spec: LiveSnapshotTemplateSpec = serde_json::from_value(serde_json::json!({
-            "domain": "d", "appName": app, "timeInterval": 10,
+            "domain": "d", "appName": "live", "timeInterval": 10,
             "obsLocation": {"bucket": "b", "location": "l", "object": "o"}
         }))
         .unwrap();
         let mut o = LiveSnapshotTemplate::new(name, spec);
         o.metadata.namespace = Some("ns".into());
-        o.metadata.uid = Some(name.into());
-        o.metadata.creation_timestamp = Some(Time(jiff::Timestamp::from_second(secs).unwrap()));
-        o.status = project.map(|p| LiveSnapshotTemplateStatus {
-            project_id: Some(p.into()),
+        o.metadata.uid = Some(uid.into());
+        o
+    }
+
+    fn own(secs: i64) -> Ownership {
+        Ownership {
+            state: OwnershipState::Created,
+            project_id: "p".into(),
+            endpoint: "https://e".into(),
+            since: Time(jiff::Timestamp::from_second(secs).unwrap()),
+        }
+    }
+
+    fn recorded(mut o: LiveSnapshotTemplate, secs: i64) -> LiveSnapshotTemplate {
+        o.status = Some(LiveSnapshotTemplateStatus {
+            ownership: Some(own(secs)),
             ..Default::default()
         });
         o
     }
 
     #[test]
-    fn oldest_claimant_wins_within_a_project() {
-        let old = obj("old", 1, "live", Some("p"));
-        let new = obj("new", 2, "live", None);
-        let other_app = obj("x", 0, "other", None);
-        let other_project = obj("y", 0, "live", Some("q"));
-        let all = [old.clone(), new.clone(), other_app, other_project];
-        assert_eq!(
-            rival_owner(&new, "p", &all).map(|o| o.name_any()),
-            Some("old".into())
-        );
-        assert!(rival_owner(&old, "p", &all).is_none());
-        let twin = obj("a-twin", 2, "live", None);
-        let all = [new.clone(), twin.clone()];
-        assert_eq!(
-            rival_owner(&new, "p", &all).map(|o| o.name_any()),
-            Some("a-twin".into())
-        );
-        assert!(rival_owner(&twin, "p", &all).is_none());
+    fn a_held_claim_is_not_taken_by_a_later_object() {
+        let claims = Claims::default();
+        let (a, b) = (obj("a", "2"), obj("b", "1"));
+        let id = Identity::of(&a, "p");
+        assert!(claims.try_claim(&id, &a, &own(5), |_| true).is_ok());
+        let held = claims.try_claim(&id, &b, &own(1), |_| true).unwrap_err();
+        assert_eq!(held.object.name, "a");
+        assert_eq!(claims.rival(&id, &b, |_| true).unwrap().object.name, "a");
+        assert!(claims.rival(&id, &a, |_| true).is_none());
+        // A holder that no longer exists holds nothing.
+        assert!(claims.try_claim(&id, &b, &own(1), |_| false).is_ok());
+        claims.release(&b);
+        assert!(claims.is_empty());
+    }
+
+    #[test]
+    fn recorded_claims_agree_whatever_order_they_are_read_in() {
+        let a = recorded(obj("a", "x"), 1);
+        let b = recorded(obj("b", "y"), 2);
+        let id = Identity::of(&a, "p");
+        for order in [[&a, &b], [&b, &a]] {
+            let claims = Claims::default();
+            for o in order {
+                claims.learn(o);
+            }
+            assert_eq!(claims.rival(&id, &b, |_| true).unwrap().object.name, "a");
+            assert_eq!(claims.len(), 1);
+        }
+        // A status without a record (an older copy) does not drop a claim.
+        let claims = Claims::default();
+        claims.learn(&a);
+        claims.learn(&obj("a", "x"));
+        assert_eq!(claims.len(), 1);
     }
 }

@@ -8,7 +8,9 @@ use kube::{Api, Resource, ResourceExt};
 
 use super::{Context, MANAGER};
 use crate::conditions::{self, Desired, READY, SYNCED, Status};
-use crate::resource::{AtProvider, FieldDrift, LiveSnapshotTemplate, LiveSnapshotTemplateStatus};
+use crate::resource::{
+    AtProvider, FieldDrift, LiveSnapshotTemplate, LiveSnapshotTemplateStatus, Ownership,
+};
 
 /// Condition reasons; each names a state a person or a script can act on.
 pub mod reason {
@@ -29,6 +31,14 @@ pub mod reason {
     pub const INVALID_SECRET: &str = "InvalidSecret";
     pub const CREDENTIALS_MISSING: &str = "CredentialsMissing";
     pub const SECRET_UNREADABLE: &str = "SecretUnreadable";
+    /// A template with this identity exists upstream and this object did not create it.
+    pub const ALREADY_EXISTS: &str = "AlreadyExists";
+    /// The credentials now point at another project or endpoint than the one holding the
+    /// template this object owns.
+    pub const OWNER_MOVED: &str = "CredentialsMoved";
+    /// The operator's default credentials do not serve this namespace.
+    pub const DEFAULT_CREDENTIALS_DENIED: &str = "DefaultCredentialsNotAllowed";
+    pub const TIMED_OUT: &str = "ReconcileTimeout";
 }
 
 /// The status a reconcile arrived at. `None` fields keep what status already says.
@@ -39,6 +49,8 @@ pub struct Report {
     pub at_provider: Option<AtProvider>,
     pub drift: Option<Vec<FieldDrift>>,
     pub project_id: Option<String>,
+    /// `Some(Some(o))` records a claim, `Some(None)` withdraws it, `None` keeps what is there.
+    pub ownership: Option<Option<Ownership>>,
     /// The reconcile request (annotation value) this reconcile answered.
     pub handled_request: Option<String>,
 }
@@ -51,8 +63,19 @@ impl Report {
             at_provider: None,
             drift: None,
             project_id: None,
+            ownership: None,
             handled_request: None,
         }
+    }
+
+    pub fn with_project(mut self, project: &str) -> Self {
+        self.project_id = Some(project.to_string());
+        self
+    }
+
+    pub fn with_ownership(mut self, ownership: Option<Ownership>) -> Self {
+        self.ownership = Some(ownership);
+        self
     }
 
     pub fn success(synced_reason: &'static str) -> Desired {
@@ -121,14 +144,18 @@ impl Report {
     }
 }
 
-/// Writes status through the status subresource when it differs from what the object shows.
+/// Writes status through the status subresource when it differs from `current`, the status as
+/// this reconcile last wrote or read it (not the cached object, which lags behind our own writes
+/// within a reconcile). Every write sends the whole status, so `current` is what keeps a field
+/// written earlier in the reconcile (a create intent, say) from being dropped by a later one.
 /// Returns whether it wrote.
 pub async fn write_status(
     ctx: &Context,
     obj: &LiveSnapshotTemplate,
+    current: &mut LiveSnapshotTemplateStatus,
     report: &Report,
 ) -> Result<bool, kube::Error> {
-    let old = obj.status.clone().unwrap_or_default();
+    let old = current.clone();
     let now = Time(jiff::Timestamp::now());
     let generation = obj.meta().generation;
     let mut new = old.clone();
@@ -143,6 +170,9 @@ pub async fn write_status(
     }
     if let Some(p) = &report.project_id {
         new.project_id = Some(p.clone());
+    }
+    if let Some(o) = &report.ownership {
+        new.ownership = o.clone();
     }
     if let Some(r) = &report.handled_request {
         new.last_handled_reconcile_at = Some(r.clone());
@@ -164,6 +194,7 @@ pub async fn write_status(
         &Patch::Apply(&patch),
     )
     .await?;
+    *current = new;
     Ok(true)
 }
 
@@ -177,12 +208,9 @@ struct StatusApply<'a> {
     status: &'a LiveSnapshotTemplateStatus,
 }
 
-/// The reason a condition of the object had before this reconcile.
-pub fn previous_reason<'a>(obj: &'a LiveSnapshotTemplate, type_: &str) -> Option<&'a str> {
-    obj.status
-        .as_ref()
-        .and_then(|s| conditions::find(&s.conditions, type_))
-        .map(|c| c.reason.as_str())
+/// The reason a condition has in `status`.
+pub fn previous_reason<'a>(status: &'a LiveSnapshotTemplateStatus, type_: &str) -> Option<&'a str> {
+    conditions::find(&status.conditions, type_).map(|c| c.reason.as_str())
 }
 
 /// Publishes an Event; a failure to publish is logged, never fatal.

@@ -20,7 +20,8 @@ use crate::upstream::signer;
 
 pub struct Simulator {
     pub store: Store,
-    pub auth: AuthConfig,
+    /// Replaceable while serving, as an account's keys are rotated or revoked.
+    auth: std::sync::RwLock<AuthConfig>,
     pub faults: Faults,
 }
 
@@ -28,9 +29,22 @@ impl Simulator {
     pub fn new(store: Store, auth: AuthConfig, faults: FaultSettings) -> Arc<Self> {
         Arc::new(Self {
             store,
-            auth,
+            auth: std::sync::RwLock::new(auth),
             faults: Faults::new(faults),
         })
+    }
+
+    /// Accepts exactly `keys` from now on (tokens unchanged): a rotation revokes the old key.
+    pub fn set_keys(&self, keys: Vec<super::KeyPair>) {
+        let mut auth = self.auth.write().unwrap_or_else(|p| p.into_inner());
+        let tokens = std::mem::take(&mut auth.tokens);
+        let skew = auth.max_skew;
+        *auth = AuthConfig::new(keys, tokens);
+        auth.max_skew = skew;
+    }
+
+    fn auth(&self) -> AuthConfig {
+        self.auth.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn router(self: &Arc<Self>) -> Router {
@@ -166,7 +180,7 @@ async fn handle(
         body,
         project_in_path: project,
     };
-    if let Err(why) = auth::check(&sim.auth, &parts) {
+    if let Err(why) = auth::check(&sim.auth(), &parts) {
         return Answer::error(401, codes::SIGNATURE_FAILED, why);
     }
     let Some(operation) = operation_of(method) else {

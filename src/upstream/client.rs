@@ -15,6 +15,11 @@ use super::signer;
 
 /// The largest page the API serves.
 pub const PAGE_LIMIT: u32 = 100;
+/// Pages one listing may take (100,000 templates): a service whose `total` keeps growing cannot
+/// keep a reconcile listing forever.
+pub const MAX_PAGES: u32 = 1000;
+/// The largest answer read: a listing page of 100 templates is a few tens of KiB.
+pub const MAX_BODY_BYTES: usize = 4 << 20;
 
 /// An access key pair. `Debug` never shows the secret parts.
 #[derive(Clone, PartialEq, Eq)]
@@ -60,11 +65,13 @@ pub struct ClientConfig {
     pub auth: Auth,
     /// Limit for one whole call, connect to last byte.
     pub timeout: Duration,
+    /// Allow plain http to hosts other than loopback.
+    pub allow_insecure_http: bool,
 }
 
 impl ClientConfig {
     pub fn endpoint_for_region(region: &str) -> String {
-        format!("https://live.{region}.myhuaweicloud.com")
+        super::endpoint::for_region(region)
     }
 }
 
@@ -87,14 +94,10 @@ impl std::fmt::Debug for LiveClient {
 
 impl LiveClient {
     pub fn new(config: ClientConfig) -> Result<Self, ApiError> {
-        let base = url::Url::parse(&config.endpoint)
+        let origin = super::endpoint::origin(&config.endpoint, config.allow_insecure_http)
             .map_err(|e| ApiError::Config(format!("endpoint {:?}: {e}", config.endpoint)))?;
-        if !matches!(base.scheme(), "http" | "https") {
-            return Err(ApiError::Config(format!(
-                "endpoint {:?} must be http or https",
-                config.endpoint
-            )));
-        }
+        let base = url::Url::parse(&origin)
+            .map_err(|e| ApiError::Config(format!("endpoint {:?}: {e}", config.endpoint)))?;
         let host = match (base.host_str(), base.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
             (Some(h), None) => h.to_string(),
@@ -110,7 +113,10 @@ impl LiveClient {
                 "project id must be a non-empty path segment".into(),
             ));
         }
+        // Never follow a redirect: it would carry the signed headers (X-Security-Token among
+        // them) and the body to a host nobody allow-listed.
         let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .build()
@@ -238,11 +244,17 @@ impl LiveClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| self.transport_error(operation, e))?
-            .to_vec();
+        let bytes = self.read_capped(operation, response).await?;
+        if status.is_redirection() {
+            return Err(ApiError::Status {
+                operation,
+                status: status.as_u16(),
+                code: "Redirect".into(),
+                message: "the endpoint answered with a redirect, which is never followed".into(),
+                request_id,
+                retry_after: None,
+            });
+        }
         if status.is_success() {
             return Ok(bytes);
         }
@@ -261,6 +273,29 @@ impl LiveClient {
             request_id,
             retry_after,
         })
+    }
+
+    /// The body, refused when it grows past [`MAX_BODY_BYTES`] whatever `Content-Length` said.
+    async fn read_capped(
+        &self,
+        operation: Operation,
+        mut response: reqwest::Response,
+    ) -> Result<Vec<u8>, ApiError> {
+        let mut out = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.transport_error(operation, e))?
+        {
+            if out.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(ApiError::Decode {
+                    operation,
+                    detail: format!("answer larger than {MAX_BODY_BYTES} bytes"),
+                });
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
     }
 
     fn transport_error(&self, operation: Operation, e: reqwest::Error) -> ApiError {
@@ -313,6 +348,12 @@ impl LiveClient {
         let mut page = 0u32;
         let mut max_pages = u32::MAX;
         while page < max_pages {
+            if page >= MAX_PAGES {
+                return Err(ApiError::Decode {
+                    operation: Operation::List,
+                    detail: format!("listing of {domain} did not end within {MAX_PAGES} pages"),
+                });
+            }
             let resp = self.list_page(domain, app_name, PAGE_LIMIT, page).await?;
             let total = resp.total.max(0) as u64;
             max_pages = max_pages.min(

@@ -125,6 +125,8 @@ fn classify(status: u16, code: &str, retry_after: Option<Duration>) -> ErrorClas
         401 | 403 => ErrorClass::Auth,
         404 => ErrorClass::NotFound,
         408 => ErrorClass::Transient,
+        // A redirect is never followed; retrying would get the same answer.
+        300..=399 => ErrorClass::Terminal,
         400..=499 => ErrorClass::Terminal,
         _ => ErrorClass::Transient,
     }

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod client;
 pub mod coalesce;
+pub mod endpoint;
 pub mod error;
 pub mod limiter;
 pub mod model;

@@ -103,7 +103,9 @@ impl Scenario {
                 security_token: None,
             })),
             endpoint_allowlist: vec![self.endpoint.clone()],
+            default_namespaces: vec![self.ns.clone()],
             timeout: Duration::from_secs(2),
+            ..CloudDefaults::default()
         }
     }
 
@@ -116,17 +118,28 @@ impl Scenario {
             namespaces: vec![self.ns.clone()],
             label_selector: None,
             upstream: Default::default(),
+            reconcile_timeout: Duration::from_secs(30),
         }
     }
 
     pub fn start_operator(&mut self) {
+        self.start_operator_with(self.client.clone(), self.settings(), self.cloud());
+    }
+
+    /// Starts the operator with another client (a recording one, say), settings or defaults.
+    pub fn start_operator_with(
+        &mut self,
+        client: kube::Client,
+        settings: Settings,
+        cloud: CloudDefaults,
+    ) {
         assert!(self.operator.is_none(), "operator already running");
         let (stop, rx) = tokio::sync::oneshot::channel::<()>();
         let metrics = Arc::new(Metrics::new());
         let task = tokio::spawn(controller::run(
-            self.client.clone(),
-            self.settings(),
-            self.cloud(),
+            client,
+            settings,
+            cloud,
             metrics.clone(),
             None,
             async move {
@@ -316,6 +329,21 @@ impl Scenario {
         api.create(&PostParams::default(), &s)
             .await
             .unwrap_or_else(|e| panic!("secret {name}: {e}"));
+    }
+
+    /// A credentials Secret for this scenario's simulator, in `project`.
+    pub async fn create_credentials(&self, name: &str, project: &str) {
+        let endpoint = self.endpoint.clone();
+        self.create_secret(
+            name,
+            &[
+                ("accessKey", AK),
+                ("secretKey", SK),
+                ("projectId", project),
+                ("endpoint", &endpoint),
+            ],
+        )
+        .await;
     }
 
     pub fn kubectl(&self, args: &[&str]) -> (bool, String) {

@@ -203,6 +203,8 @@ fn spawn_operator(
             PROJECT,
             "--namespace",
             &s.ns,
+            "--default-credentials-namespaces",
+            &s.ns,
         ])
         .args([
             "--http-addr",

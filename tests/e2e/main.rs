@@ -10,6 +10,7 @@ mod harness;
 mod install;
 mod product;
 mod reconcile;
+mod safety;
 
 use std::io::Write;
 use std::pin::Pin;
@@ -58,7 +59,6 @@ fn main() -> std::process::ExitCode {
         reconcile::update_on_spec_change_keeps_transition_time,
         reconcile::drift_is_corrected,
         reconcile::observe_reports_drift_without_writing,
-        reconcile::adopts_an_existing_template,
         reconcile::conflict_leaves_the_owner_alone,
         reconcile::delete_and_orphan,
         reconcile::missing_secret_then_created,
@@ -67,6 +67,15 @@ fn main() -> std::process::ExitCode {
         reconcile::restart_between_create_and_status,
         reconcile::pause_stops_upstream_calls,
         reconcile::callback_key_never_leaks,
+        safety::existing_template_is_left_alone_unless_adoption_is_asked,
+        safety::unanswered_creates_are_known_as_ours,
+        safety::deletion_removes_only_what_the_object_owns,
+        safety::deletion_finishes_without_credentials_or_when_paused,
+        safety::ownership_cannot_be_squatted,
+        safety::default_credentials_serve_only_listed_namespaces,
+        safety::tenant_cannot_aim_the_operator_elsewhere,
+        safety::secrets_are_watched_without_their_data,
+        safety::rotated_credentials_are_used_without_a_restart,
     ];
     let selected: Vec<_> = all
         .into_iter()

@@ -212,24 +212,6 @@ pub async fn observe_reports_drift_without_writing(shared: Arc<Shared>) {
     assert_eq!(s.upstream(D, "cam").unwrap().time_interval, 30);
 }
 
-pub async fn adopts_an_existing_template(shared: Arc<Shared>) {
-    let mut s = Scenario::new(shared, "adopt").await;
-    s.sim
-        .store
-        .insert_new(PROJECT, existing("cam", 30))
-        .unwrap();
-    s.start_operator();
-    s.create("cam", spec("cam")).await;
-    s.wait_ready("cam").await;
-    s.wait_event("cam", "Adopted").await;
-    assert_eq!(s.upstream(D, "cam").unwrap().time_interval, 10);
-    assert_eq!(
-        (s.calls("create"), s.calls("update")),
-        (0, 1),
-        "adopted and updated, never created twice"
-    );
-}
-
 pub async fn conflict_leaves_the_owner_alone(shared: Arc<Shared>) {
     let mut s = Scenario::new(shared, "conflict").await;
     s.start_operator();

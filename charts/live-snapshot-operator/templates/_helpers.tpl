@@ -37,6 +37,8 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 - apiGroups: ["live.snapshot.dev"]
   resources: ["livesnapshottemplates/finalizers"]
   verbs: ["update"]
+# Secrets: get reads only the Secrets objects name; list/watch serve a metadata-only watch
+# (names and versions, never data) that re-reconciles the objects reading a changed Secret.
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch"]
