@@ -62,7 +62,11 @@ pub struct ControlPlane {
     pub kubeconfig: PathBuf,
     pub server: String,
     pub tools: PathBuf,
-    children: Vec<(&'static str, Child)>,
+    /// Behind a lock so a shared control plane's API server can be restarted under its users.
+    children: std::sync::Mutex<Vec<(&'static str, Child)>>,
+    apiserver_args: Vec<String>,
+    token: String,
+    ca_pem: String,
 }
 
 fn free_port() -> Result<u16, DevEnvError> {
@@ -71,7 +75,10 @@ fn free_port() -> Result<u16, DevEnvError> {
 
 /// Spawns a child that is killed with us even if we are killed (PR_SET_PDEATHSIG).
 fn spawn(cmd: &mut Command, log: &Path) -> Result<Child, DevEnvError> {
-    let file = std::fs::File::create(log)?;
+    spawn_to(cmd, std::fs::File::create(log)?)
+}
+
+fn spawn_to(cmd: &mut Command, file: std::fs::File) -> Result<Child, DevEnvError> {
     cmd.stdout(file.try_clone()?)
         .stderr(file)
         .stdin(Stdio::null());
@@ -105,7 +112,10 @@ impl ControlPlane {
             kubeconfig: d.join("kubeconfig"),
             server: String::new(),
             tools: tools.to_path_buf(),
-            children: Vec::new(),
+            children: Default::default(),
+            apiserver_args: Vec::new(),
+            token: String::new(),
+            ca_pem: String::new(),
         };
 
         // Certificates: a CA, a serving certificate for 127.0.0.1, a service-account key.
@@ -149,44 +159,34 @@ impl ControlPlane {
                 .arg("--log-level=warn"),
             &d.join("etcd.log"),
         )?;
-        cp.children.push(("etcd", etcd));
+        cp.children_mut().push(("etcd", etcd));
 
-        let apiserver = spawn(
-            Command::new(tools.join("kube-apiserver"))
-                .arg(format!("--etcd-servers={etcd_url}"))
-                .arg("--bind-address=127.0.0.1")
-                .arg("--advertise-address=127.0.0.1")
-                .arg(format!("--secure-port={api_port}"))
-                .arg(format!(
-                    "--tls-cert-file={}",
-                    d.join("apiserver.crt").display()
-                ))
-                .arg(format!(
-                    "--tls-private-key-file={}",
-                    d.join("apiserver.key").display()
-                ))
-                .arg(format!("--cert-dir={}", d.join("certs").display()))
-                .arg("--authorization-mode=RBAC")
-                .arg(format!(
-                    "--token-auth-file={}",
-                    d.join("tokens.csv").display()
-                ))
-                .arg("--service-cluster-ip-range=10.0.0.0/24")
-                .arg("--service-account-issuer=https://kubernetes.default.svc.cluster.local")
-                .arg(format!(
-                    "--service-account-key-file={}",
-                    d.join("sa.pub").display()
-                ))
-                .arg(format!(
-                    "--service-account-signing-key-file={}",
-                    d.join("sa.key").display()
-                ))
-                .arg("--disable-admission-plugins=ServiceAccount")
-                .arg("--endpoint-reconciler-type=none")
-                .arg("--allow-privileged=true"),
-            &d.join("kube-apiserver.log"),
-        )?;
-        cp.children.push(("kube-apiserver", apiserver));
+        cp.apiserver_args = vec![
+            format!("--etcd-servers={etcd_url}"),
+            String::from("--bind-address=127.0.0.1"),
+            String::from("--advertise-address=127.0.0.1"),
+            format!("--secure-port={api_port}"),
+            format!("--tls-cert-file={}", d.join("apiserver.crt").display()),
+            format!(
+                "--tls-private-key-file={}",
+                d.join("apiserver.key").display()
+            ),
+            format!("--cert-dir={}", d.join("certs").display()),
+            String::from("--authorization-mode=RBAC"),
+            format!("--token-auth-file={}", d.join("tokens.csv").display()),
+            String::from("--service-cluster-ip-range=10.0.0.0/24"),
+            String::from("--service-account-issuer=https://kubernetes.default.svc.cluster.local"),
+            format!("--service-account-key-file={}", d.join("sa.pub").display()),
+            format!(
+                "--service-account-signing-key-file={}",
+                d.join("sa.key").display()
+            ),
+            String::from("--disable-admission-plugins=ServiceAccount"),
+            String::from("--endpoint-reconciler-type=none"),
+            String::from("--allow-privileged=true"),
+        ];
+        let apiserver = cp.spawn_apiserver()?;
+        cp.children_mut().push(("kube-apiserver", apiserver));
         cp.server = format!("https://127.0.0.1:{api_port}");
 
         let ca_b64 = base64_encode(ca.pem().as_bytes());
@@ -196,11 +196,46 @@ impl ControlPlane {
         );
         let mut f = std::fs::File::create(&cp.kubeconfig)?;
         f.write_all(kubeconfig.as_bytes())?;
-        cp.wait_ready(&token, &ca.pem()).await?;
+        cp.token = token;
+        cp.ca_pem = ca.pem();
+        cp.wait_ready().await?;
         Ok(cp)
     }
 
-    async fn wait_ready(&mut self, token: &str, ca_pem: &str) -> Result<(), DevEnvError> {
+    fn children_mut(&self) -> std::sync::MutexGuard<'_, Vec<(&'static str, Child)>> {
+        self.children.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn spawn_apiserver(&self) -> Result<Child, DevEnvError> {
+        let log = self.dir.path().join("kube-apiserver.log");
+        let mut cmd = Command::new(self.tools.join("kube-apiserver"));
+        cmd.args(&self.apiserver_args);
+        // Appends, so a restart keeps the first run's log.
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
+        spawn_to(&mut cmd, file)
+    }
+
+    /// Stops kube-apiserver and starts it again on the same port and etcd, as an upgrade or a
+    /// crash of the control plane would, and waits until it is ready.
+    pub async fn restart_apiserver(&self) -> Result<(), DevEnvError> {
+        {
+            let mut children = self.children_mut();
+            if let Some(i) = children.iter().position(|(n, _)| *n == "kube-apiserver") {
+                let (_, mut old) = children.remove(i);
+                let _ = old.kill();
+                let _ = old.wait();
+            }
+        }
+        let fresh = self.spawn_apiserver()?;
+        self.children_mut().push(("kube-apiserver", fresh));
+        self.wait_ready().await
+    }
+
+    async fn wait_ready(&self) -> Result<(), DevEnvError> {
+        let (token, ca_pem) = (self.token.as_str(), self.ca_pem.as_str());
         let deadline = Instant::now() + Duration::from_secs(90);
         let url = format!("{}/readyz", self.server);
         let http = reqwest::Client::builder()
@@ -212,7 +247,7 @@ impl ControlPlane {
             .build()
             .map_err(|e| DevEnvError::Probe(e.to_string()))?;
         loop {
-            for (name, child) in self.children.iter_mut() {
+            for (name, child) in self.children_mut().iter_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
                     let log = self.dir.path().join(format!("{name}.log"));
                     let tail = format!("exited with {status}\n{}", tail(&log));
@@ -271,7 +306,10 @@ impl ControlPlane {
             kubeconfig: kubeconfig.to_path_buf(),
             server,
             tools: tools.to_path_buf(),
-            children: Vec::new(),
+            children: Default::default(),
+            apiserver_args: Vec::new(),
+            token: String::new(),
+            ca_pem: String::new(),
         })
     }
 
@@ -335,7 +373,7 @@ impl ControlPlane {
 impl Drop for ControlPlane {
     fn drop(&mut self) {
         // API server first, so it does not log etcd errors while going down.
-        for (_, child) in self.children.iter_mut().rev() {
+        for (_, child) in self.children_mut().iter_mut().rev() {
             let _ = child.kill();
             let _ = child.wait();
         }

@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+use async_trait::async_trait;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
 use kube_lease_manager::{LeaseManagerBuilder, LeaseManagerError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -72,6 +75,76 @@ impl Election {
             Ok(Ok(Err(e))) => tracing::warn!(error = %e, "releasing the leader lease"),
             _ => tracing::warn!("the leader lease was not released in time; it will expire"),
         }
+    }
+}
+
+/// Checks, right before an upstream write, that this process still holds the Lease with time to
+/// spare, reading the Lease from the API server rather than trusting a local flag that a paused
+/// or partitioned process cannot update. A former leader that wakes up after a standby took over
+/// is refused here instead of writing beside the new leader. Costs one GET per upstream write
+/// (reads are not fenced); a process that stalls between the check and the write can still
+/// slip one write through, which only a fencing token at the cloud API could close.
+pub struct LeaseFence {
+    api: Api<Lease>,
+    name: String,
+    identity: String,
+    duration: Duration,
+    /// The Lease must stay valid at least this long after the check (the write's own time).
+    margin: Duration,
+    leading: watch::Receiver<bool>,
+}
+
+impl LeaseFence {
+    pub fn new(
+        client: kube::Client,
+        cfg: &LeaderConfig,
+        margin: Duration,
+        election: &Election,
+    ) -> Self {
+        Self {
+            api: Api::namespaced(client, &cfg.namespace),
+            name: cfg.lease_name.clone(),
+            identity: cfg.identity.clone(),
+            duration: cfg.duration,
+            margin,
+            leading: election.leading.clone(),
+        }
+    }
+}
+
+#[async_trait]
+impl crate::controller::Fence for LeaseFence {
+    async fn check(&self) -> Result<(), String> {
+        if !*self.leading.borrow() {
+            return Err("this replica no longer leads".into());
+        }
+        let lease = self
+            .api
+            .get(&self.name)
+            .await
+            .map_err(|e| format!("reading the leader Lease: {e}"))?;
+        let spec = lease.spec.unwrap_or_default();
+        if spec.holder_identity.as_deref() != Some(self.identity.as_str()) {
+            return Err(format!(
+                "the leader Lease is held by {}",
+                spec.holder_identity.as_deref().unwrap_or("nobody")
+            ));
+        }
+        let duration = spec
+            .lease_duration_seconds
+            .map(|s| Duration::from_secs(s.max(0) as u64))
+            .unwrap_or(self.duration);
+        let renewed = spec
+            .renew_time
+            .map(|t| t.0)
+            .ok_or("the Lease was never renewed")?;
+        let expires = renewed + jiff::SignedDuration::try_from(duration).unwrap_or_default();
+        let spare = jiff::Timestamp::now()
+            + jiff::SignedDuration::try_from(self.margin).unwrap_or_default();
+        if expires <= spare {
+            return Err("the leader Lease expires before the write could finish".into());
+        }
+        Ok(())
     }
 }
 

@@ -6,9 +6,9 @@ use std::time::Duration;
 use clap::Parser;
 use kube::CustomResourceExt;
 use live_snapshot_operator::cli::{Cli, Command, ObserveMode, RunArgs};
-use live_snapshot_operator::controller::{self, Settings, UpstreamSettings};
+use live_snapshot_operator::controller::{self, Fencing, Settings, UpstreamSettings};
 use live_snapshot_operator::credentials::{AuthFiles, CloudDefaults};
-use live_snapshot_operator::leader::{self, LeaderConfig};
+use live_snapshot_operator::leader::{self, LeaderConfig, LeaseFence};
 use live_snapshot_operator::metrics::Metrics;
 use live_snapshot_operator::resource::LiveSnapshotTemplate;
 use live_snapshot_operator::upstream::{Auth, Credentials};
@@ -130,7 +130,7 @@ async fn run(args: RunArgs) -> Result<(), MainError> {
         live_snapshot_operator::upstream::endpoint::origin(e, cloud.allow_insecure_http)
             .map_err(|why| MainError::Config(format!("--endpoint {e:?}: {why}")))?;
     }
-    let settings = Settings {
+    let mut settings = Settings {
         resync: Duration::from_secs(args.resync_seconds.max(1)),
         backoff_base: Duration::from_secs(args.backoff_base_seconds.max(1)),
         backoff_max: Duration::from_secs(args.backoff_max_seconds.max(1)),
@@ -144,6 +144,7 @@ async fn run(args: RunArgs) -> Result<(), MainError> {
         },
         label_selector: args.label_selector.clone(),
         reconcile_timeout: Duration::from_secs(args.reconcile_timeout_seconds.max(1)),
+        fencing: Default::default(),
     };
     let client = kube::Client::try_default().await?;
     let metrics = Arc::new(Metrics::new());
@@ -197,20 +198,25 @@ async fn run(args: RunArgs) -> Result<(), MainError> {
     }
     tracing::info!(identity = %cfg.identity, "became leader; starting controller");
     let _ = ready_tx.send(false);
+    // A healthy leader renews `grace` before expiry, so it always has at least that much left:
+    // half of it is the spare time a write is granted without refusing a healthy leader.
+    settings.fencing = Fencing(Some(Arc::new(LeaseFence::new(
+        client.clone(),
+        &cfg,
+        cfg.grace / 2,
+        &election,
+    ))));
     let lost = election.lost();
-    let (lost_tx, mut lost_rx) = tokio::sync::watch::channel(false);
-    let until = async move {
-        tokio::select! {
-            _ = stopped => {},
-            _ = lost => { let _ = lost_tx.send(true); },
+    tokio::select! {
+        _ = controller::run(client, settings, cloud, metrics, Some(ready_tx), stopped) => {}
+        _ = lost => {
+            // Another replica may already be writing: drop the reconciles in flight at once
+            // (the fence refuses any write one of them was about to make) and let the pod
+            // restart as a standby.
+            return Err(MainError::Config(
+                "lost the leader lease; exiting so that only the new leader writes".into(),
+            ));
         }
-    };
-    controller::run(client, settings, cloud, metrics, Some(ready_tx), until).await;
-    if *lost_rx.borrow_and_update() {
-        // Another replica may already be writing: stop at once and let the pod restart as a standby.
-        return Err(MainError::Config(
-            "lost the leader lease; exiting so that only the new leader writes".into(),
-        ));
     }
     election.release().await;
     tracing::info!("stopped");

@@ -30,6 +30,27 @@ pub use reconcile::{ReconcileError, reconcile};
 
 pub const MANAGER: &str = "live-snapshot-operator";
 
+/// Asked right before every upstream write whether this process may still write (leader
+/// election); an error refuses the write.
+#[async_trait::async_trait]
+pub trait Fence: Send + Sync {
+    async fn check(&self) -> Result<(), String>;
+}
+
+/// The fence of a run, if any (none without leader election).
+#[derive(Clone, Default)]
+pub struct Fencing(pub Option<Arc<dyn Fence>>);
+
+impl std::fmt::Debug for Fencing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Fencing(lease)"
+        } else {
+            "Fencing(none)"
+        })
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Settings {
     /// How often an in-sync object is checked against upstream (jittered).
@@ -45,6 +66,7 @@ pub struct Settings {
     pub upstream: UpstreamSettings,
     /// Longest one reconcile may take, every upstream call and retry included.
     pub reconcile_timeout: Duration,
+    pub fencing: Fencing,
 }
 
 impl Default for Settings {
@@ -58,6 +80,7 @@ impl Default for Settings {
             label_selector: None,
             upstream: UpstreamSettings::default(),
             reconcile_timeout: Duration::from_secs(120),
+            fencing: Fencing::default(),
         }
     }
 }
@@ -83,6 +106,14 @@ impl Context {
     /// Every object the operator sees, across scopes.
     pub fn all_templates(&self) -> Vec<Arc<LiveSnapshotTemplate>> {
         self.stores.iter().flat_map(|s| s.state()).collect()
+    }
+
+    /// Refuses an upstream write unless this process may still write.
+    pub async fn fenced(&self) -> Result<(), ReconcileError> {
+        match &self.settings.fencing.0 {
+            Some(f) => f.check().await.map_err(ReconcileError::Fenced),
+            None => Ok(()),
+        }
     }
 
     /// Whether an object is in any watched scope's cache.

@@ -33,6 +33,7 @@ use crate::resource::{
     AdoptionPolicy, DeletionPolicy, FINALIZER, LiveSnapshotTemplate, LiveSnapshotTemplateStatus,
     ManagementPolicy, Ownership, OwnershipState, RECONCILE_ANNOTATION,
 };
+use crate::upstream::error::Operation;
 use crate::upstream::{ApiError, ErrorClass};
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +49,8 @@ pub enum ReconcileError {
     CreateRefused(ApiError),
     #[error("the reconcile did not finish within {0:?}")]
     TimedOut(Duration),
+    #[error("not writing upstream: {0}")]
+    Fenced(String),
     #[error("{0}")]
     Finalizer(#[source] Box<finalizer::Error<ReconcileError>>),
     #[error("the object has no namespace")]
@@ -114,7 +117,7 @@ async fn apply(
         Err(ReconcileError::Kube(e)) => return Err(ReconcileError::Kube(e)),
         Err(e) => {
             failed.store(true, Ordering::Relaxed);
-            let (mut report, action) = failure(obj, ctx, &current, &e).await;
+            let (mut report, action) = failure(obj, ctx, &e).await;
             if matches!(e, ReconcileError::CreateRefused(_)) {
                 ctx.claims.release(obj);
                 report.ownership = Some(None);
@@ -210,6 +213,7 @@ async fn sync(
                 .with_project(&project)
                 .with_ownership(Some(intent.clone()));
             write_status(ctx, obj, current, &record).await?;
+            ctx.fenced().await?;
             match upstream.create(&want).await {
                 Ok(()) => {
                     let note = format!("created upstream template {domain}/{app}");
@@ -283,17 +287,9 @@ async fn sync(
                 return Ok(conflict(ctx, obj, current, &rival.object, &project).await);
             }
             // Recorded before the first write, so cleanup knows it may delete it.
-            let record = Report::new(
-                Desired::new(
-                    READY,
-                    Status::False,
-                    reason::CREATING,
-                    "adopting the upstream template",
-                ),
-                Report::success(reason::RECONCILE_SUCCESS),
-            )
-            .with_project(&project)
-            .with_ownership(Some(adopted.clone()));
+            let record = Report::intent(reason::CREATING, "adopting the upstream template")
+                .with_project(&project)
+                .with_ownership(Some(adopted.clone()));
             write_status(ctx, obj, current, &record).await?;
             let note = format!(
                 "took over existing upstream template {domain}/{app} (adoptionPolicy {:?}); this object now manages it and deletes it with deletionPolicy Delete",
@@ -334,6 +330,7 @@ async fn sync(
         return Ok(r);
     }
     let body = merged_update(&want, &seen);
+    ctx.fenced().await?;
     upstream.update(&body).await?;
     let spec_changed = current.observed_generation != obj.meta().generation;
     let just_owned = prior
@@ -477,6 +474,12 @@ fn classify(err: &ReconcileError) -> (&'static str, Status, Retry) {
         ReconcileError::Credentials(_) => {
             (reason::SECRET_UNREADABLE, Status::Unknown, Retry::Backoff)
         }
+        // A listing the service refuses says nothing about the spec: retry it.
+        ReconcileError::Upstream(e)
+            if e.operation() == Some(Operation::List) && e.class() == ErrorClass::Terminal =>
+        {
+            (reason::UPSTREAM_ERROR, Status::Unknown, Retry::Backoff)
+        }
         ReconcileError::Upstream(e) | ReconcileError::CreateRefused(e) => match e.class() {
             ErrorClass::Terminal => (reason::INVALID_SPEC, Status::False, Retry::OnChange),
             ErrorClass::Auth => (reason::AUTH_FAILED, Status::False, Retry::Backoff),
@@ -490,11 +493,11 @@ fn classify(err: &ReconcileError) -> (&'static str, Status, Retry) {
     }
 }
 
-/// Status and retry delay for a failed sync; a Warning Event when the reason is new.
+/// Status and retry delay for a failed sync, and a Warning Event for every failure (the
+/// recorder folds repeats into one Event with a count).
 async fn failure(
     obj: &LiveSnapshotTemplate,
     ctx: &Context,
-    current: &LiveSnapshotTemplateStatus,
     err: &ReconcileError,
 ) -> (Report, Action) {
     let key = ObjectRef::from_obj(obj);
@@ -510,25 +513,19 @@ async fn failure(
             ),
         ),
     };
-    (
-        failure_report(ctx, obj, current, err, why, ready).await,
-        action,
-    )
+    (failure_report(ctx, obj, err, why, ready).await, action)
 }
 
 async fn failure_report(
     ctx: &Context,
     obj: &LiveSnapshotTemplate,
-    current: &LiveSnapshotTemplateStatus,
     err: &ReconcileError,
     why: &'static str,
     ready: Status,
 ) -> Report {
     let msg = err.to_string();
     tracing::warn!(object = %ObjectRef::from_obj(obj), reason = why, error = %msg, "sync failed");
-    if previous_reason(current, SYNCED) != Some(why) {
-        event(ctx, obj, true, why, "Sync", msg.clone()).await;
-    }
+    event(ctx, obj, true, why, "Sync", msg.clone()).await;
     Report::new(
         Desired::new(READY, ready, why, msg.clone()),
         Desired::new(SYNCED, Status::False, why, msg),
@@ -587,6 +584,9 @@ async fn cleanup(obj: &LiveSnapshotTemplate, ctx: &Context) -> Result<Action, Re
     }
     let deleting = Report::deleting();
     write_status(ctx, obj, &mut current, &deleting).await?;
+    if let Err(e) = ctx.fenced().await {
+        return cleanup_failed(ctx, obj, &current, e).await;
+    }
     let deleted = match ctx.clients.get(&config) {
         Ok(upstream) => upstream.delete(domain, app).await,
         Err(e) => Err(e),
@@ -622,7 +622,7 @@ async fn cleanup_failed(
     err: ReconcileError,
 ) -> Result<Action, ReconcileError> {
     let (why, ready, _) = classify(&err);
-    let report = failure_report(ctx, obj, current, &err, why, ready).await;
+    let report = failure_report(ctx, obj, &err, why, ready).await;
     let mut current = current.clone();
     write_status(ctx, obj, &mut current, &report).await?;
     Err(err)

@@ -45,7 +45,9 @@ pub mod reason {
 #[derive(Debug)]
 pub struct Report {
     pub ready: Desired,
-    pub synced: Desired,
+    /// `None` keeps Synced as it is: an intent recorded mid-reconcile says nothing about
+    /// whether the reconcile will succeed.
+    pub synced: Option<Desired>,
     pub at_provider: Option<AtProvider>,
     pub drift: Option<Vec<FieldDrift>>,
     pub project_id: Option<String>,
@@ -59,7 +61,7 @@ impl Report {
     pub fn new(ready: Desired, synced: Desired) -> Self {
         Self {
             ready,
-            synced,
+            synced: Some(synced),
             at_provider: None,
             drift: None,
             project_id: None,
@@ -119,28 +121,22 @@ impl Report {
         )
     }
 
+    /// Ready as an intent says it; Synced left as it is.
+    pub fn intent(reason: &'static str, message: &str) -> Self {
+        let mut r = Self::new(
+            Desired::new(READY, Status::False, reason, message),
+            Self::success(reason),
+        );
+        r.synced = None;
+        r
+    }
+
     pub fn creating() -> Self {
-        Self::new(
-            Desired::new(
-                READY,
-                Status::False,
-                reason::CREATING,
-                "creating the upstream template",
-            ),
-            Self::success(reason::RECONCILE_SUCCESS),
-        )
+        Self::intent(reason::CREATING, "creating the upstream template")
     }
 
     pub fn deleting() -> Self {
-        Self::new(
-            Desired::new(
-                READY,
-                Status::False,
-                reason::DELETING,
-                "deleting the upstream template",
-            ),
-            Self::success(reason::RECONCILE_SUCCESS),
-        )
+        Self::intent(reason::DELETING, "deleting the upstream template")
     }
 }
 
@@ -160,7 +156,9 @@ pub async fn write_status(
     let generation = obj.meta().generation;
     let mut new = old.clone();
     conditions::merge(&mut new.conditions, &report.ready, generation, &now);
-    conditions::merge(&mut new.conditions, &report.synced, generation, &now);
+    if let Some(synced) = &report.synced {
+        conditions::merge(&mut new.conditions, synced, generation, &now);
+    }
     new.observed_generation = generation;
     if let Some(a) = &report.at_provider {
         new.at_provider = Some(a.clone());

@@ -26,6 +26,27 @@ pub struct FaultSettings {
     pub fail_next_code: Option<String>,
     /// Commit a create but never answer it (the caller times out): for restart tests.
     pub hang_after_create: u32,
+    /// The same for updates and deletes.
+    pub hang_after_update: u32,
+    pub hang_after_delete: u32,
+    /// HTTP status and code of `error_rate` failures (default 500 LIVE.100011500); a 429 carries
+    /// `Retry-After`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// Probability (0..1) that a call of an operation is never answered; nothing is done.
+    pub hang_rate: BTreeMap<String, f64>,
+    /// Probability (0..1) that a call's connection breaks while the answer is sent; nothing is
+    /// done.
+    pub reset_rate: BTreeMap<String, f64>,
+    /// Raw JSON items added to the first page of every listing, as a broken service might send
+    /// them (the store itself refuses malformed templates).
+    pub extra_list_items: Vec<serde_json::Value>,
+    /// Added to the `total` of every listing: a count that lies.
+    pub total_offset: i64,
+    /// Every page of every listing brings one more template and the total never ends.
+    pub endless_listing: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -44,6 +65,8 @@ pub enum Verdict {
     Proceed,
     Throttle,
     Fail { status: u16, code: String },
+    Hang,
+    Reset,
 }
 
 pub struct Faults {
@@ -110,12 +133,25 @@ impl Faults {
                     .unwrap_or_else(|| crate::upstream::model::codes::INTERNAL.into()),
             };
         }
-        let rate = g.settings.error_rate.get(operation).copied().unwrap_or(0.0);
-        if rate > 0.0 && rand::random::<f64>() < rate {
+        let roll = |rates: &BTreeMap<String, f64>| {
+            let rate = rates.get(operation).copied().unwrap_or(0.0);
+            rate > 0.0 && rand::random::<f64>() < rate
+        };
+        if roll(&g.settings.error_rate) {
             return Verdict::Fail {
-                status: 500,
-                code: crate::upstream::model::codes::INTERNAL.into(),
+                status: g.settings.error_status.unwrap_or(500),
+                code: g
+                    .settings
+                    .error_code
+                    .clone()
+                    .unwrap_or_else(|| crate::upstream::model::codes::INTERNAL.into()),
             };
+        }
+        if roll(&g.settings.hang_rate) {
+            return Verdict::Hang;
+        }
+        if roll(&g.settings.reset_rate) {
+            return Verdict::Reset;
         }
         Verdict::Proceed
     }
@@ -127,10 +163,17 @@ impl Faults {
         left.as_secs_f64().ceil().max(1.0) as u64
     }
 
-    pub fn take_hang_after_create(&self) -> bool {
+    /// Whether this committed write of `operation` goes unanswered.
+    pub fn take_hang_after(&self, operation: &str) -> bool {
         let mut g = self.lock();
-        if g.settings.hang_after_create > 0 {
-            g.settings.hang_after_create -= 1;
+        let counter = match operation {
+            "create" => &mut g.settings.hang_after_create,
+            "update" => &mut g.settings.hang_after_update,
+            "delete" => &mut g.settings.hang_after_delete,
+            _ => return false,
+        };
+        if *counter > 0 {
+            *counter -= 1;
             true
         } else {
             false

@@ -18,8 +18,21 @@ use super::validate::validate;
 use crate::upstream::model::{ErrorBody, ListResponse, LiveSnapshotConfig, codes};
 use crate::upstream::signer;
 
+/// One committed write, in the order the simulator made them: the ground truth that fault tests
+/// check promises against.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Write {
+    pub operation: &'static str,
+    pub project: String,
+    pub domain: String,
+    pub app: String,
+    /// The access key that signed the call (empty for token callers).
+    pub access_key: String,
+}
+
 pub struct Simulator {
     pub store: Store,
+    journal: std::sync::Mutex<Vec<Write>>,
     /// Replaceable while serving, as an account's keys are rotated or revoked.
     auth: std::sync::RwLock<AuthConfig>,
     pub faults: Faults,
@@ -29,6 +42,7 @@ impl Simulator {
     pub fn new(store: Store, auth: AuthConfig, faults: FaultSettings) -> Arc<Self> {
         Arc::new(Self {
             store,
+            journal: std::sync::Mutex::default(),
             auth: std::sync::RwLock::new(auth),
             faults: Faults::new(faults),
         })
@@ -41,6 +55,27 @@ impl Simulator {
         let skew = auth.max_skew;
         *auth = AuthConfig::new(keys, tokens);
         auth.max_skew = skew;
+    }
+
+    /// Every committed create, update and delete so far.
+    pub fn journal(&self) -> Vec<Write> {
+        self.journal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn record(&self, operation: &'static str, project: &str, domain: &str, app: &str, ak: &str) {
+        self.journal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Write {
+                operation,
+                project: project.into(),
+                domain: domain.into(),
+                app: app.into(),
+                access_key: ak.into(),
+            });
     }
 
     fn auth(&self) -> AuthConfig {
@@ -90,6 +125,8 @@ struct Answer {
     body: Vec<u8>,
     code: Option<String>,
     retry_after: Option<u64>,
+    /// Break the connection instead of answering.
+    reset: bool,
 }
 
 impl Answer {
@@ -99,6 +136,7 @@ impl Answer {
             body,
             code: None,
             retry_after: None,
+            reset: false,
         }
     }
     fn error(status: u16, code: &str, msg: impl Into<String>) -> Self {
@@ -108,6 +146,7 @@ impl Answer {
             body,
             code: Some(code.to_string()),
             retry_after: None,
+            reset: false,
         }
     }
     fn invalid(msg: impl Into<String>) -> Self {
@@ -136,6 +175,13 @@ async fn snapshot(
     let started = Instant::now();
     let request_id = hex::encode(rand::random::<[u8; 16]>());
     let answer = handle(&sim, &project, &method, &uri, &headers, &body).await;
+    if answer.reset {
+        // Headers go out, then the body fails: the client sees the connection break mid-answer.
+        let body = axum::body::Body::from_stream(futures::stream::once(async {
+            Err::<Bytes, std::io::Error>(std::io::Error::from(std::io::ErrorKind::ConnectionReset))
+        }));
+        return (StatusCode::OK, body).into_response();
+    }
     sim.faults.record_status(answer.status.as_u16());
     tracing::info!(
         target: "live_api_sim",
@@ -201,8 +247,21 @@ async fn handle(
             a.retry_after = Some(sim.faults.retry_after_secs());
             return a;
         }
-        Verdict::Fail { status, code } => return Answer::error(status, &code, "injected failure"),
+        Verdict::Fail { status, code } => {
+            let mut a = Answer::error(status, &code, "injected failure");
+            if status == 429 {
+                a.retry_after = Some(sim.faults.retry_after_secs());
+            }
+            return a;
+        }
+        Verdict::Hang => std::future::pending::<()>().await,
+        Verdict::Reset => {
+            let mut a = Answer::ok(Vec::new());
+            a.reset = true;
+            return a;
+        }
     }
+    let ak = access_key(headers);
     let query = signer::parse_query(uri.query().unwrap_or(""));
     let param = |name: &str| {
         query
@@ -231,13 +290,22 @@ async fn handle(
             if let Err(msg) = validate(&config) {
                 return Answer::invalid(format!("Request Illegal: {msg}"));
             }
-            if operation == "create" {
-                create(sim, project, config).await
+            let (domain, app) = (config.domain.clone(), config.app_name.clone());
+            let answer = if operation == "create" {
+                create(sim, project, config)
             } else {
                 update(sim, project, config)
-            }
+            };
+            committed(sim, operation, answer, project, &domain, &app, &ak).await
         }
-        _ => delete(sim, project, param("domain"), param("app_name")),
+        _ => {
+            let (domain, app) = (
+                param("domain").unwrap_or("").to_string(),
+                param("app_name").unwrap_or("").to_string(),
+            );
+            let answer = delete(sim, project, Some(&domain), Some(&app));
+            committed(sim, operation, answer, project, &domain, &app, &ak).await
+        }
     }
 }
 
@@ -278,7 +346,64 @@ fn list(
         limit,
         snapshot_config_list: page,
     };
-    Answer::ok(serde_json::to_vec(&resp).unwrap_or_default())
+    let faults = sim.faults.settings();
+    if faults.extra_list_items.is_empty() && faults.total_offset == 0 && !faults.endless_listing {
+        return Answer::ok(serde_json::to_vec(&resp).unwrap_or_default());
+    }
+    Answer::ok(
+        broken_listing(resp, &faults, domain, app)
+            .to_string()
+            .into_bytes(),
+    )
+}
+
+/// A listing as a broken service would send it: raw extra items, a lying total, no end.
+fn broken_listing(
+    resp: ListResponse,
+    faults: &FaultSettings,
+    domain: &str,
+    app: Option<&str>,
+) -> serde_json::Value {
+    let (offset, mut total) = (resp.offset, resp.total);
+    let mut items: Vec<serde_json::Value> = resp
+        .snapshot_config_list
+        .iter()
+        .filter_map(|c| serde_json::to_value(c).ok())
+        .collect();
+    if offset == 0 {
+        let wanted = |v: &&serde_json::Value| {
+            app.is_none_or(|a| v.get("app_name").and_then(|x| x.as_str()) == Some(a))
+        };
+        let extra: Vec<_> = faults
+            .extra_list_items
+            .iter()
+            .filter(wanted)
+            .cloned()
+            .collect();
+        total += extra.len() as i64;
+        items.extend(extra);
+    }
+    if faults.endless_listing {
+        let ghost = LiveSnapshotConfig {
+            domain: domain.to_string(),
+            app_name: format!("ghost-{offset}"),
+            time_interval: 10,
+            obs_location: crate::upstream::ObsLocation {
+                bucket: "ghost".into(),
+                location: "cn-north-4".into(),
+                object: "ghost/".into(),
+            },
+            ..Default::default()
+        };
+        items.extend(serde_json::to_value(ghost).ok());
+        total = i64::MAX / 2;
+    }
+    serde_json::json!({
+        "total": total + faults.total_offset,
+        "offset": offset,
+        "limit": resp.limit,
+        "snapshot_config_list": items,
+    })
 }
 
 fn store_failure(e: super::store::StoreError) -> Answer {
@@ -290,15 +415,41 @@ fn store_failure(e: super::store::StoreError) -> Answer {
     )
 }
 
-async fn create(sim: &Simulator, project: &str, config: LiveSnapshotConfig) -> Answer {
-    match sim.store.insert_new(project, config) {
-        Ok(true) => {
-            if sim.faults.take_hang_after_create() {
-                // The template is committed but the caller never hears so.
-                std::future::pending::<()>().await;
-            }
-            Answer::ok(Vec::new())
+/// Journals a write that took effect and, when asked to, never answers it.
+async fn committed(
+    sim: &Simulator,
+    operation: &'static str,
+    answer: Answer,
+    project: &str,
+    domain: &str,
+    app: &str,
+    ak: &str,
+) -> Answer {
+    if answer.status.is_success() {
+        sim.record(operation, project, domain, app, ak);
+        if sim.faults.take_hang_after(operation) {
+            // The write is committed but the caller never hears so.
+            std::future::pending::<()>().await;
         }
+    }
+    answer
+}
+
+/// The access key of an AK/SK-signed call.
+fn access_key(headers: &HeaderMap) -> String {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("Access=").nth(1))
+        .and_then(|v| v.split(',').next())
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+fn create(sim: &Simulator, project: &str, config: LiveSnapshotConfig) -> Answer {
+    match sim.store.insert_new(project, config) {
+        Ok(true) => Answer::ok(Vec::new()),
         Ok(false) => Answer::error(400, codes::ALREADY_EXISTS, "The resource already exists"),
         Err(e) => store_failure(e),
     }

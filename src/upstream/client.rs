@@ -321,6 +321,26 @@ impl LiveClient {
         limit: u32,
         offset: u32,
     ) -> Result<ListResponse, ApiError> {
+        let page = self.raw_page(domain, app_name, limit, offset).await?;
+        Ok(ListResponse {
+            total: page.total,
+            offset: offset as i64,
+            limit: limit as i64,
+            snapshot_config_list: page
+                .items
+                .into_iter()
+                .filter_map(|i| serde_json::from_value(i).ok())
+                .collect(),
+        })
+    }
+
+    async fn raw_page(
+        &self,
+        domain: &str,
+        app_name: Option<&str>,
+        limit: u32,
+        offset: u32,
+    ) -> Result<RawPage, ApiError> {
         let mut query = vec![("domain".to_string(), domain.to_string())];
         if let Some(app) = app_name {
             query.push(("app_name".into(), app.to_string()));
@@ -338,13 +358,11 @@ impl LiveClient {
 
     /// Every template of a domain (optionally one app), page by page until `total` is reached or
     /// a page brings nothing new; never more pages than `total` allows, whatever the service says.
-    pub async fn list_all(
-        &self,
-        domain: &str,
-        app_name: Option<&str>,
-    ) -> Result<Vec<LiveSnapshotConfig>, ApiError> {
+    /// An item that does not parse is set aside in `unreadable` rather than failing the whole
+    /// listing: it must not take down every other template of the domain.
+    pub async fn list(&self, domain: &str, app_name: Option<&str>) -> Result<Listing, ApiError> {
         let mut seen = HashSet::new();
-        let mut out = Vec::new();
+        let mut out = Listing::default();
         let mut page = 0u32;
         let mut max_pages = u32::MAX;
         while page < max_pages {
@@ -354,7 +372,7 @@ impl LiveClient {
                     detail: format!("listing of {domain} did not end within {MAX_PAGES} pages"),
                 });
             }
-            let resp = self.list_page(domain, app_name, PAGE_LIMIT, page).await?;
+            let resp = self.raw_page(domain, app_name, PAGE_LIMIT, page).await?;
             let total = resp.total.max(0) as u64;
             max_pages = max_pages.min(
                 total
@@ -362,19 +380,33 @@ impl LiveClient {
                     .max(1)
                     .min(u32::MAX as u64) as u32,
             );
-            let before = out.len();
-            for item in resp.snapshot_config_list {
-                if seen.insert((item.domain.clone(), item.app_name.clone())) {
-                    out.push(item);
+            let before = seen.len();
+            for item in resp.items {
+                let id = identity(&item);
+                if !seen.insert(id.clone()) {
+                    continue;
+                }
+                match serde_json::from_value::<LiveSnapshotConfig>(item) {
+                    Ok(c) => out.items.push(c),
+                    Err(e) => out.unreadable.push((id.0, id.1, e.to_string())),
                 }
             }
             // An empty page, or one holding nothing new (a server repeating itself), ends it.
-            if out.len() == before || out.len() as u64 >= total {
+            if seen.len() == before || seen.len() as u64 >= total {
                 break;
             }
             page += 1;
         }
         Ok(out)
+    }
+
+    /// The readable templates of [`LiveClient::list`].
+    pub async fn list_all(
+        &self,
+        domain: &str,
+        app_name: Option<&str>,
+    ) -> Result<Vec<LiveSnapshotConfig>, ApiError> {
+        Ok(self.list(domain, app_name).await?.items)
     }
 
     fn encode(config: &LiveSnapshotConfig, operation: Operation) -> Result<Vec<u8>, ApiError> {
@@ -383,6 +415,34 @@ impl LiveClient {
             detail: e.to_string(),
         })
     }
+}
+
+/// A list page as it arrives: items are parsed one by one so that one bad item stays one.
+#[derive(serde::Deserialize)]
+struct RawPage {
+    #[serde(default)]
+    total: i64,
+    #[serde(default, rename = "snapshot_config_list")]
+    items: Vec<serde_json::Value>,
+}
+
+/// What a listing found.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub items: Vec<LiveSnapshotConfig>,
+    /// (domain, app_name, why) of items the service sent that do not parse.
+    pub unreadable: Vec<(String, String, String)>,
+}
+
+/// The (domain, app_name) of a raw item, as far as it says.
+fn identity(item: &serde_json::Value) -> (String, String) {
+    let field = |k: &str| {
+        item.get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    (field("domain"), field("app_name"))
 }
 
 fn status_code_name(status: StatusCode) -> &'static str {
@@ -400,8 +460,21 @@ impl SnapshotApi for LiveClient {
         domain: &str,
         app_name: &str,
     ) -> Result<Option<LiveSnapshotConfig>, ApiError> {
-        let found = self.list_all(domain, Some(app_name)).await?;
+        let found = self.list(domain, Some(app_name)).await?;
+        if let Some((_, _, why)) = found
+            .unreadable
+            .iter()
+            .find(|(d, a, _)| d == domain && a == app_name)
+        {
+            return Err(ApiError::Decode {
+                operation: Operation::List,
+                detail: format!(
+                    "the service sent template {domain}/{app_name} in a form that does not parse: {why}"
+                ),
+            });
+        }
         Ok(found
+            .items
             .into_iter()
             .find(|c| c.domain == domain && c.app_name == app_name))
     }

@@ -33,7 +33,20 @@ impl Coalescing {
 
     fn slot(&self, domain: &str) -> Arc<tokio::sync::Mutex<Listing>> {
         let mut d = self.domains.lock().unwrap_or_else(|p| p.into_inner());
+        if !d.contains_key(domain) {
+            // A listing past its window is never read again: drop those nobody is using, so the
+            // map holds the domains in use, not every domain ever seen.
+            let window = self.window;
+            d.retain(|_, slot| match slot.try_lock() {
+                Ok(l) => l.as_ref().is_some_and(|(at, _)| at.elapsed() < window),
+                Err(_) => true,
+            });
+        }
         d.entry(domain.to_string()).or_default().clone()
+    }
+
+    pub fn domains_held(&self) -> usize {
+        self.domains.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Applies our own write to a cached listing, so the next reader sees it without a call.
@@ -70,7 +83,13 @@ impl SnapshotApi for Coalescing {
                 .is_some_and(|(at, _)| at.elapsed() < self.window);
             if !fresh {
                 let all = self.inner.list_domain(domain).await?;
-                let map = all.into_iter().map(|t| (t.app_name.clone(), t)).collect();
+                // A service that answers with another domain's templates must not make them
+                // stand in for this domain's.
+                let map = all
+                    .into_iter()
+                    .filter(|t| t.domain == domain)
+                    .map(|t| (t.app_name.clone(), t))
+                    .collect();
                 *listing = Some((Instant::now(), map));
             }
             listing.as_ref().and_then(|(_, m)| m.get(app_name).cloned())

@@ -94,6 +94,17 @@ impl ApiError {
         }
     }
 
+    /// The operation that failed, when it got as far as one.
+    pub fn operation(&self) -> Option<Operation> {
+        match self {
+            ApiError::Status { operation, .. }
+            | ApiError::Timeout { operation, .. }
+            | ApiError::Transport { operation, .. }
+            | ApiError::Decode { operation, .. } => Some(*operation),
+            ApiError::Config(_) => None,
+        }
+    }
+
     /// The upstream error code, or a short name of the failure for transport errors.
     pub fn code(&self) -> &str {
         match self {

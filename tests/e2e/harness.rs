@@ -119,6 +119,7 @@ impl Scenario {
             label_selector: None,
             upstream: Default::default(),
             reconcile_timeout: Duration::from_secs(30),
+            fencing: Default::default(),
         }
     }
 

@@ -383,9 +383,9 @@ pub async fn terminal_error_is_a_condition_without_hot_loop(shared: Arc<Shared>)
     let mut s = Scenario::new(shared, "terminal").await;
     // The real API refuses an unknown push domain with LIVE.100011001; admission cannot know.
     s.sim.faults.set(FaultSettings {
-        fail_next: 1,
-        fail_next_status: Some(400),
-        fail_next_code: Some("LIVE.100011001".into()),
+        error_rate: [("create".to_string(), 1.0)].into(),
+        error_status: Some(400),
+        error_code: Some("LIVE.100011001".into()),
         ..Default::default()
     });
     s.start_operator();
@@ -407,6 +407,7 @@ pub async fn terminal_error_is_a_condition_without_hot_loop(shared: Arc<Shared>)
         "a terminal error is not retried in a loop"
     );
     // A spec change retries at once.
+    s.sim.faults.set(FaultSettings::default());
     s.patch_spec("cam", json!({"timeInterval": 20})).await;
     s.wait_ready("cam").await;
     assert_eq!(s.upstream(D, "cam").unwrap().time_interval, 20);

@@ -563,7 +563,7 @@ pub async fn tenant_cannot_aim_the_operator_elsewhere(shared: Arc<Shared>) {
         .await;
     assert!(condition(&o, "Synced").message.contains("allowlist"));
     let o = s
-        .wait_condition("redirect", "Synced", "False", Some("InvalidSpec"))
+        .wait_condition("redirect", "Synced", "False", Some("UpstreamError"))
         .await;
     assert!(condition(&o, "Synced").message.contains("redirect"));
     let o = s
