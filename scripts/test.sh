@@ -12,7 +12,7 @@ status=0
 cargo test --locked "$@" 2>&1 | tee "$log" || status=$?
 awk '
   /^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
-  /^e2e: [0-9]+ passed, [0-9]+ failed$/ { p += $2; f += $4 }
+  /^(e2e|faults): [0-9]+ passed, [0-9]+ failed$/ { p += $2; f += $4 }
   END { printf "tests: %d passed, %d failed\n", p, f }
 ' "$log"
 exit "$status"

@@ -32,7 +32,11 @@ mod tests {
     #[test]
     fn same_key_same_slot_and_keys_spread() {
         let period = Duration::from_secs(300);
-        let now = SystemTime::now();
+        // The instant of the key's own slot, so that 1.5 s later is still the same slot (from an
+        // arbitrary instant, the half-period rule can move the second reading to the next one).
+        let slot = next_resync(period, "push.example.com", UNIX_EPOCH).as_millis() as u64
+            % period.as_millis() as u64;
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000) + Duration::from_millis(slot);
         let a = next_resync(period, "push.example.com", now);
         let b = next_resync(
             period,

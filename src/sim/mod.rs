@@ -9,5 +9,5 @@ pub mod validate;
 
 pub use auth::{AuthConfig, KeyPair};
 pub use faults::{FaultSettings, Faults, Stats};
-pub use server::{Simulator, Write, serve, spawn_local};
+pub use server::{Arrival, Simulator, Write, serve, spawn_local};
 pub use store::Store;

@@ -30,9 +30,17 @@ pub struct Write {
     pub access_key: String,
 }
 
+/// One request as it arrived, before any latency, fault or answer.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Arrival {
+    pub operation: String,
+    pub access_key: String,
+}
+
 pub struct Simulator {
     pub store: Store,
     journal: std::sync::Mutex<Vec<Write>>,
+    arrivals: std::sync::Mutex<Vec<Arrival>>,
     /// Replaceable while serving, as an account's keys are rotated or revoked.
     auth: std::sync::RwLock<AuthConfig>,
     pub faults: Faults,
@@ -43,6 +51,7 @@ impl Simulator {
         Arc::new(Self {
             store,
             journal: std::sync::Mutex::default(),
+            arrivals: std::sync::Mutex::default(),
             auth: std::sync::RwLock::new(auth),
             faults: Faults::new(faults),
         })
@@ -55,6 +64,15 @@ impl Simulator {
         let skew = auth.max_skew;
         *auth = AuthConfig::new(keys, tokens);
         auth.max_skew = skew;
+    }
+
+    /// Every request received so far, in order of arrival (who asked for what, and when relative
+    /// to the others), whatever became of it.
+    pub fn arrivals(&self) -> Vec<Arrival> {
+        self.arrivals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Every committed create, update and delete so far.
@@ -174,6 +192,13 @@ async fn snapshot(
 ) -> Response {
     let started = Instant::now();
     let request_id = hex::encode(rand::random::<[u8; 16]>());
+    sim.arrivals
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(Arrival {
+            operation: operation_of(&method).unwrap_or("other").to_string(),
+            access_key: access_key(&headers),
+        });
     let answer = handle(&sim, &project, &method, &uri, &headers, &body).await;
     if answer.reset {
         // Headers go out, then the body fails: the client sees the connection break mid-answer.

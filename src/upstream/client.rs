@@ -15,9 +15,9 @@ use super::signer;
 
 /// The largest page the API serves.
 pub const PAGE_LIMIT: u32 = 100;
-/// Pages one listing may take (100,000 templates): a service whose `total` keeps growing cannot
+/// Pages one listing may take (50,000 templates): a service whose `total` keeps growing cannot
 /// keep a reconcile listing forever.
-pub const MAX_PAGES: u32 = 1000;
+pub const MAX_PAGES: u32 = 500;
 /// The largest answer read: a listing page of 100 templates is a few tens of KiB.
 pub const MAX_BODY_BYTES: usize = 4 << 20;
 

@@ -250,6 +250,29 @@ impl Scenario {
             .await;
     }
 
+    /// Every object of the scenario's namespace (none when the API server does not answer).
+    #[allow(dead_code)] // the fault suite's checker reads it; the e2e scenarios do not
+    pub async fn objects(&self) -> Vec<LiveSnapshotTemplate> {
+        self.api()
+            .list(&ListParams::default())
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default()
+    }
+
+    /// The identity holding the operator's leader Lease in `ns`.
+    pub async fn lease_holder(&self, ns: &str) -> Option<String> {
+        let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+            Api::namespaced(self.client.clone(), ns);
+        leases
+            .get_opt("live-snapshot-operator")
+            .await
+            .ok()??
+            .spec?
+            .holder_identity
+            .filter(|h| !h.is_empty())
+    }
+
     pub async fn get(&self, name: &str) -> LiveSnapshotTemplate {
         self.api()
             .get(name)

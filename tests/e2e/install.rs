@@ -8,9 +8,6 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::coordination::v1::Lease;
-use kube::Api;
-
 use crate::harness::{AK, PROJECT, SK, Scenario, Shared, eventually, spec};
 
 const CHART: &str = "charts/live-snapshot-operator";
@@ -244,14 +241,7 @@ fn spawn_operator(
 }
 
 async fn holder(s: &Scenario, ns: &str) -> Option<String> {
-    let leases: Api<Lease> = Api::namespaced(s.client.clone(), ns);
-    leases
-        .get_opt("live-snapshot-operator")
-        .await
-        .ok()??
-        .spec?
-        .holder_identity
-        .filter(|h| !h.is_empty())
+    s.lease_holder(ns).await
 }
 
 pub async fn helm_install_rbac_leader_failover_and_metrics(shared: Arc<Shared>) {
