@@ -153,6 +153,16 @@ pub async fn storm(shared: Arc<Shared>, kind: Storm) -> Row {
         "the deleted object's template is gone"
     );
     assert_eq!(s.upstream(D, "keep").map(|t| t.time_interval), Some(77));
+    let metrics = op.metrics().await;
+    let failed: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("live_snapshot_operator_reconciles_total{result=\"error\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0);
+    assert!(
+        failed > 0.0,
+        "failed reconciles are counted as failures:\n{metrics}"
+    );
     op.kill().await;
     row
 }
