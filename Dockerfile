@@ -1,4 +1,6 @@
-# Multi-stage build of the operator (and the simulator, for demos) into a minimal non-root image.
+# Multi-stage build of the operator into a minimal non-root image, for those who build with
+# Docker. CI builds the same image without pulling anything (scripts/build-image.sh): same user,
+# entrypoint, command, port, environment and files; tests/e2e/image.rs checks they agree.
 #   docker build -t live-snapshot-operator .
 FROM rust:1.95-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends cmake && rm -rf /var/lib/apt/lists/*
@@ -8,16 +10,16 @@ COPY Cargo.toml Cargo.lock ./
 RUN mkdir -p src/bin && echo 'fn main() {}' > src/main.rs && echo 'fn main() {}' > src/bin/live-api-sim.rs \
     && echo 'fn main() {}' > src/bin/lso-quickstart.rs && touch src/lib.rs \
     && sed -i '/^\[\[test\]\]/,/^harness/d' Cargo.toml \
-    && cargo build --release --locked --bin live-snapshot-operator --bin live-api-sim \
+    && cargo build --release --locked --bin live-snapshot-operator \
     && rm -rf src
 COPY src ./src
 RUN touch src/main.rs src/lib.rs \
-    && cargo build --release --locked --bin live-snapshot-operator --bin live-api-sim
+    && cargo build --release --locked --bin live-snapshot-operator
 
 # distroless/cc has glibc and CA certificates, no shell; "nonroot" is uid 65532.
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /src/target/release/live-snapshot-operator /usr/local/bin/live-snapshot-operator
-COPY --from=build /src/target/release/live-api-sim /usr/local/bin/live-api-sim
+ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 USER 65532:65532
 EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/live-snapshot-operator"]

@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d /usr/local/go/bin ] && export PATH="/usr/local/go/bin:$PATH"
 eval "$(scripts/setup-tools.sh)"
+# The operator image (release build, then buildah): the e2e suite runs it with podman.
+scripts/build-image.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

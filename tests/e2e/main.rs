@@ -7,6 +7,7 @@
 
 mod admission;
 mod harness;
+mod image;
 mod install;
 mod product;
 mod reconcile;
@@ -54,6 +55,7 @@ fn main() -> std::process::ExitCode {
         product::examples_apply_and_show_ready,
         install::chart_lint_template_and_schema,
         install::helm_install_rbac_leader_failover_and_metrics,
+        image::image_builds_reproducibly_and_runs_as_the_chart_runs_it,
         admission::invalid_manifests_are_refused,
         reconcile::create_then_in_sync_without_writes,
         reconcile::update_on_spec_change_keeps_transition_time,
