@@ -21,6 +21,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{self, Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
+use tracing::Instrument;
 
 use super::Context;
 use super::ownership::Identity;
@@ -62,13 +63,25 @@ pub async fn reconcile(
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
     let started = Instant::now();
+    // Every log line of the reconcile, and every upstream call (a child span), carries the
+    // object and, once known, the outcome.
+    let span = tracing::info_span!(
+        "reconcile",
+        kind = "LiveSnapshotTemplate",
+        namespace = obj.namespace().unwrap_or_default(),
+        name = obj.name_any(),
+        outcome = tracing::field::Empty,
+    );
     // Set by a sync that failed but was reported in status (its result is still Ok).
     let failed = AtomicBool::new(false);
-    let result = reconcile_inner(obj, &ctx, &failed).await;
+    let result = reconcile_inner(obj, &ctx, &failed)
+        .instrument(span.clone())
+        .await;
     let label = match &result {
         Ok(_) if !failed.load(Ordering::Relaxed) => "success",
         _ => "error",
     };
+    span.record("outcome", label);
     ctx.metrics.reconciled(label, started.elapsed());
     result
 }
@@ -502,10 +515,10 @@ async fn failure(
 ) -> (Report, Action) {
     let key = ObjectRef::from_obj(obj);
     let (why, ready, retry) = classify(err);
-    let action = match retry {
-        Retry::OnChange => Action::requeue(resync_delay(obj, ctx)),
-        Retry::Backoff => Action::requeue(ctx.backoff.next(&key)),
-        Retry::After(after) => Action::requeue(
+    let delay = match retry {
+        Retry::OnChange => None,
+        Retry::Backoff => Some(ctx.backoff.next(&key)),
+        Retry::After(after) => Some(
             ctx.backoff.next(&key).max(
                 after
                     .unwrap_or(Duration::ZERO)
@@ -513,7 +526,31 @@ async fn failure(
             ),
         ),
     };
-    (failure_report(ctx, obj, err, why, ready).await, action)
+    let next = match delay {
+        Some(d) => format!("retrying in {}s", d.as_secs_f64().ceil() as u64),
+        None => {
+            let secrets: Vec<&str> = credentials::referenced_secrets(obj).collect();
+            if secrets.is_empty() {
+                "waiting for a change of the spec".to_string()
+            } else {
+                format!(
+                    "waiting for a change of the spec or of Secret {}",
+                    secrets.join(", ")
+                )
+            }
+        }
+    };
+    let action = Action::requeue(delay.unwrap_or_else(|| resync_delay(obj, ctx)));
+    let mut report = failure_report(ctx, obj, err, why, ready).await;
+    // The condition says what happens next, so `kubectl describe` is enough to act on; the
+    // Event keeps the bare error, so repeats fold into one series.
+    for c in [Some(&mut report.ready), report.synced.as_mut()]
+        .into_iter()
+        .flatten()
+    {
+        c.message = format!("{}; {next}", c.message);
+    }
+    (report, action)
 }
 
 async fn failure_report(

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use reqwest::{Method, StatusCode};
+use tracing::Instrument;
 
 use super::api::{CallObserver, SnapshotApi};
 use super::error::{ApiError, Operation};
@@ -161,13 +162,26 @@ impl LiveClient {
             limiter.acquire().await;
         }
         let started = Instant::now();
-        let result = self.send(operation, method, query, body).await;
+        let span = tracing::debug_span!(
+            "upstream",
+            operation = operation.as_str(),
+            status = tracing::field::Empty,
+            request_id = tracing::field::Empty,
+        );
+        let result = self
+            .send(operation, method, query, body)
+            .instrument(span.clone())
+            .await;
+        let status = match &result {
+            Ok(_) => Some(200),
+            Err(ApiError::Status { status, .. }) => Some(*status),
+            Err(_) => None,
+        };
+        match status {
+            Some(s) => span.record("status", s),
+            None => span.record("status", "no answer"),
+        };
         if let Some(obs) = &self.observer {
-            let status = match &result {
-                Ok(_) => Some(200),
-                Err(ApiError::Status { status, .. }) => Some(*status),
-                Err(_) => None,
-            };
             obs.observe_call(operation, status, started.elapsed());
         }
         result
@@ -238,6 +252,9 @@ impl LiveClient {
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        if let Some(id) = &request_id {
+            tracing::Span::current().record("request_id", id.as_str());
+        }
         let retry_after = response
             .headers()
             .get("retry-after")

@@ -289,7 +289,11 @@ pub async fn missing_secret_then_created(shared: Arc<Shared>) {
         .wait_condition("cam", "Synced", "False", Some("SecretMissing"))
         .await;
     let msg = condition(&o, "Synced").message;
-    assert!(msg.contains("live-creds"), "{msg}");
+    assert!(
+        msg.contains("live-creds")
+            && msg.ends_with("waiting for a change of the spec or of Secret live-creds"),
+        "{msg}"
+    );
     assert_eq!(
         s.sim.faults.stats().calls.values().sum::<u64>(),
         0,
@@ -375,6 +379,10 @@ pub async fn throttling_backs_off_then_converges(shared: Arc<Shared>) {
     s.wait_ready("cam").await;
     let ev = s.wait_event("cam", "Throttled").await;
     assert_eq!(ev.type_.as_deref(), Some("Warning"));
+    assert!(
+        !ev.message.unwrap_or_default().contains("retrying in"),
+        "the Event keeps the bare error, so repeats fold into one series"
+    );
     assert_eq!(s.sim.faults.stats().statuses.get(&429), Some(&3));
     assert_eq!(s.calls("create"), 1);
 }
@@ -395,8 +403,12 @@ pub async fn terminal_error_is_a_condition_without_hot_loop(shared: Arc<Shared>)
         .await;
     let msg = condition(&o, "Synced").message;
     assert!(
-        msg.contains("LIVE.100011001"),
-        "the condition carries the upstream code: {msg}"
+        msg.contains("LIVE.100011001") && msg.contains("request id"),
+        "the condition carries the upstream code and request id: {msg}"
+    );
+    assert!(
+        msg.ends_with("; waiting for a change of the spec"),
+        "the condition says what happens next: {msg}"
     );
     let calls = s.sim.faults.stats().calls.values().sum::<u64>();
     // Not a wait for something to happen: a window in which nothing may happen.
