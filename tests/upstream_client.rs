@@ -375,6 +375,108 @@ async fn listing_stops_on_a_misbehaving_server() {
     );
 }
 
+/// A server that serves `body` (built from the page index) at every page of a listing.
+async fn serve_pages(
+    body: impl Fn(u32) -> serde_json::Value + Clone + Send + Sync + 'static,
+) -> (String, Arc<std::sync::atomic::AtomicU32>) {
+    use axum::extract::Query;
+    use axum::routing::get;
+    let pages = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = pages.clone();
+    let app = axum::Router::new().route(
+        "/v1/{project}/stream/snapshot",
+        get(
+            move |Query(q): Query<std::collections::HashMap<String, String>>| {
+                let (counter, body) = (counter.clone(), body.clone());
+                async move {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let page = q.get("offset").and_then(|o| o.parse().ok()).unwrap_or(0);
+                    axum::Json(body(page))
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (endpoint, pages)
+}
+
+/// A listing that never ends (a new template on every page, a total that keeps ahead) is cut
+/// off at MAX_PAGES with an error instead of running forever.
+#[tokio::test]
+async fn an_endless_listing_is_cut_off() {
+    let (endpoint, pages) = serve_pages(|page| {
+        serde_json::json!({
+            "total": 1_000_000_000, "offset": page, "limit": 100,
+            "snapshot_config_list": [serde_json::to_value(template(&format!("t{page}"))).unwrap()]
+        })
+    })
+    .await;
+    let c = client_with(&endpoint, Auth::Token("t".into()), Duration::from_secs(5));
+    let err = c.list_domain("push.example.com").await.unwrap_err();
+    assert!(err.to_string().contains("did not end"), "{err}");
+    assert_eq!(
+        pages.load(std::sync::atomic::Ordering::SeqCst),
+        live_snapshot_operator::upstream::client::MAX_PAGES
+    );
+}
+
+/// One malformed item fails only a read of that item; the rest of the listing is served.
+#[tokio::test]
+async fn a_malformed_item_spoils_only_itself() {
+    let (endpoint, _) = serve_pages(|_| {
+        serde_json::json!({
+            "total": 2, "offset": 0, "limit": 100,
+            "snapshot_config_list": [
+                serde_json::to_value(template("good")).unwrap(),
+                {"domain": "push.example.com", "app_name": "bad", "obs_location": {}}
+            ]
+        })
+    })
+    .await;
+    let c = client_with(&endpoint, Auth::Token("t".into()), Duration::from_secs(5));
+    let all = c.list_domain("push.example.com").await.unwrap();
+    assert_eq!(all, vec![template("good")]);
+    let err = c.observe("push.example.com", "bad").await.unwrap_err();
+    assert!(err.to_string().contains("does not parse"), "{err}");
+}
+
+/// An answer past the size cap is refused, whatever it claims to be.
+#[tokio::test]
+async fn an_oversized_answer_is_refused() {
+    let big = "x".repeat(live_snapshot_operator::upstream::client::MAX_BODY_BYTES);
+    let (endpoint, _) = serve_pages(move |_| serde_json::json!({"total": 0, "padding": big})).await;
+    let c = client_with(&endpoint, Auth::Token("t".into()), Duration::from_secs(5));
+    let err = c.list_domain("push.example.com").await.unwrap_err();
+    assert!(err.to_string().contains("larger than"), "{err}");
+}
+
+/// Plain http goes only to loopback unless the operator allows it; endpoints with a path,
+/// credentials or a query are refused before any connection.
+#[test]
+fn endpoints_are_checked_before_any_call() {
+    let config = |endpoint: &str, allow: bool| ClientConfig {
+        endpoint: endpoint.into(),
+        project_id: PROJECT.into(),
+        auth: Auth::Token("t".into()),
+        timeout: Duration::from_secs(1),
+        allow_insecure_http: allow,
+    };
+    assert!(LiveClient::new(config("http://127.0.0.1:9", false)).is_ok());
+    assert!(LiveClient::new(config("https://live.cn-north-4.myhuaweicloud.com", false)).is_ok());
+    for bad in [
+        "http://live.example.com",
+        "https://user:pw@live.example.com",
+        "https://live.example.com/elsewhere",
+        "https://live.example.com?x=1",
+        "ftp://live.example.com",
+    ] {
+        assert!(LiveClient::new(config(bad, false)).is_err(), "{bad}");
+    }
+    assert!(LiveClient::new(config("http://live.example.com", true)).is_ok());
+}
+
 /// Requests signed correctly but sent too late, for another project, or without signing the
 /// date are refused by the simulated gateway, as the real one does.
 #[tokio::test]
