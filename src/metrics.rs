@@ -32,6 +32,12 @@ pub struct OperationLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// A condition reason: a fixed set of names (AuthFailed, Throttled, ...).
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabels {
     pub ready: String,
     pub synced: String,
@@ -46,6 +52,10 @@ pub struct Metrics {
     pub templates: Family<StateLabels, Gauge>,
     pub drift_detected: Counter,
     pub throttled: Counter,
+    pub failures: Family<ReasonLabels, Counter>,
+    pub in_flight: Gauge,
+    pub leader: Gauge,
+    pub limiter_wait: Counter<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -101,7 +111,35 @@ impl Metrics {
             "429 answers received from the Live API",
             throttled.clone(),
         );
+        let failures = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "reconcile_failures",
+            "Failed reconciles by condition reason",
+            failures.clone(),
+        );
+        let in_flight = Gauge::default();
+        registry.register(
+            "reconciles_in_flight",
+            "Reconciles running now",
+            in_flight.clone(),
+        );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this process runs the controller (leads, or runs without election), else 0",
+            leader.clone(),
+        );
+        let limiter_wait = Counter::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "upstream_rate_limit_wait_seconds",
+            "Time calls spent waiting for the client-side rate limiter",
+            limiter_wait.clone(),
+        );
         Self {
+            failures,
+            in_flight,
+            leader,
+            limiter_wait,
             registry,
             reconciles,
             reconcile_duration,
@@ -166,6 +204,10 @@ pub fn update_template_gauges(
 pub struct UpstreamObserver(pub Arc<Metrics>);
 
 impl CallObserver for UpstreamObserver {
+    fn observe_wait(&self, waited: Duration) {
+        self.0.limiter_wait.inc_by(waited.as_secs_f64());
+    }
+
     fn observe_call(&self, operation: Operation, status: Option<u16>, elapsed: Duration) {
         let code = status
             .map(|s| s.to_string())

@@ -198,6 +198,8 @@ pub async fn run(
             }
         }
     };
+    // The controller runs from here on: this process is (or acts as) the leader.
+    metrics.leader.set(1);
     let background = tokio::spawn(async move { tokio::join!(readiness, gauges) });
     let shutdown = shutdown.shared();
     let controllers = scopes.into_iter().zip(writers).zip(stores).enumerate().map(
@@ -206,6 +208,7 @@ pub async fn run(
         },
     );
     futures::future::join_all(controllers).await;
+    metrics.leader.set(0);
     background.abort();
 }
 

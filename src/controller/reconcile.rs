@@ -74,9 +74,11 @@ pub async fn reconcile(
     );
     // Set by a sync that failed but was reported in status (its result is still Ok).
     let failed = AtomicBool::new(false);
+    let in_flight = InFlight::new(&ctx.metrics.in_flight);
     let result = reconcile_inner(obj, &ctx, &failed)
         .instrument(span.clone())
         .await;
+    drop(in_flight);
     let label = match &result {
         Ok(_) if !failed.load(Ordering::Relaxed) => "success",
         _ => "error",
@@ -84,6 +86,22 @@ pub async fn reconcile(
     span.record("outcome", label);
     ctx.metrics.reconciled(label, started.elapsed());
     result
+}
+
+/// Counts a reconcile as running until it ends, however it ends (a dropped future included).
+struct InFlight<'a>(&'a prometheus_client::metrics::gauge::Gauge);
+
+impl<'a> InFlight<'a> {
+    fn new(gauge: &'a prometheus_client::metrics::gauge::Gauge) -> Self {
+        gauge.inc();
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 async fn reconcile_inner(
@@ -561,6 +579,10 @@ async fn failure_report(
     ready: Status,
 ) -> Report {
     let msg = err.to_string();
+    ctx.metrics
+        .failures
+        .get_or_create(&crate::metrics::ReasonLabels { reason: why })
+        .inc();
     tracing::warn!(object = %ObjectRef::from_obj(obj), reason = why, error = %msg, "sync failed");
     event(ctx, obj, true, why, "Sync", msg.clone()).await;
     Report::new(

@@ -32,6 +32,9 @@ pub trait SnapshotApi: Send + Sync {
 
 /// Told of every upstream call, for metrics.
 pub trait CallObserver: Send + Sync {
+    /// Time a call waited for the client-side rate limiter.
+    fn observe_wait(&self, _waited: std::time::Duration) {}
+
     fn observe_call(
         &self,
         operation: super::error::Operation,

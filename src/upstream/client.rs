@@ -159,7 +159,11 @@ impl LiveClient {
         body: Option<Vec<u8>>,
     ) -> Result<Vec<u8>, ApiError> {
         if let Some(limiter) = &self.limiter {
+            let waiting = Instant::now();
             limiter.acquire().await;
+            if let Some(obs) = &self.observer {
+                obs.observe_wait(waiting.elapsed());
+            }
         }
         let started = Instant::now();
         let span = tracing::debug_span!(
