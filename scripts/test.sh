@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 eval "$(scripts/setup-tools.sh)"
 # The operator image (release build, then buildah): the e2e suite runs it with podman.
 scripts/build-image.sh
+# promtool from the pinned Prometheus module: the e2e suite checks and unit-tests the alerts.
+tests/monitoring/tools/build.sh >/dev/null
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

@@ -58,6 +58,7 @@ fn main() -> std::process::ExitCode {
         install::helm_install_rbac_leader_failover_and_metrics,
         image::image_builds_reproducibly_and_runs_as_the_chart_runs_it,
         observability::dashboard_and_alerts_query_only_exported_metrics,
+        observability::alert_rules_pass_promtool,
         admission::invalid_manifests_are_refused,
         reconcile::create_then_in_sync_without_writes,
         reconcile::update_on_spec_change_keeps_transition_time,

@@ -51,6 +51,60 @@ fn exported(exposition: &str) -> BTreeSet<String> {
     names
 }
 
+/// `promtool check rules` and `promtool test rules` (one unit test or more per alert), with
+/// promtool built from the pinned Prometheus module (scripts/test.sh builds it beforehand).
+pub async fn alert_rules_pass_promtool(shared: Arc<Shared>) {
+    let repo = shared.repo.clone();
+    tokio::task::spawn_blocking(move || {
+        let run = |cmd: &mut std::process::Command| {
+            let out = cmd.current_dir(&repo).output().expect("runs");
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            (out.status.success(), text)
+        };
+        let (ok, dir) =
+            run(std::process::Command::new("bash").arg("tests/monitoring/tools/build.sh"));
+        assert!(ok, "building promtool: {dir}");
+        let promtool =
+            std::path::Path::new(dir.lines().last().unwrap_or_default().trim()).join("promtool");
+        let (ok, out) = run(std::process::Command::new(&promtool).args([
+            "check",
+            "rules",
+            "charts/live-snapshot-operator/files/alerts.yaml",
+        ]));
+        assert!(
+            ok && out.contains("SUCCESS: 6 rules found"),
+            "promtool check rules: {out}"
+        );
+        let (ok, out) = run(std::process::Command::new(&promtool).args([
+            "test",
+            "rules",
+            "tests/monitoring/alerts.test.yaml",
+        ]));
+        assert!(ok && out.contains("SUCCESS"), "promtool test rules: {out}");
+        // Every alert has at least one unit test that expects it to fire.
+        let tests =
+            std::fs::read_to_string(repo.join("tests/monitoring/alerts.test.yaml")).unwrap();
+        let rules =
+            std::fs::read_to_string(repo.join("charts/live-snapshot-operator/files/alerts.yaml"))
+                .unwrap();
+        for line in rules
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("- alert: "))
+        {
+            assert!(
+                tests.contains(&format!("alertname: {line}")),
+                "alert {line} has a promtool unit test"
+            );
+        }
+    })
+    .await
+    .unwrap();
+}
+
 pub async fn dashboard_and_alerts_query_only_exported_metrics(shared: Arc<Shared>) {
     let chart = shared.repo.join("charts/live-snapshot-operator/files");
     let mut s = Scenario::new(shared.clone(), "observability").await;
