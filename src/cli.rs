@@ -138,6 +138,10 @@ pub struct RunArgs {
     /// Seconds before expiry at which the leader renews.
     #[arg(long, default_value_t = 5)]
     pub lease_grace_seconds: u64,
+    /// Export tracing spans (one per reconcile, one per upstream call) over OTLP/HTTP to this
+    /// collector base URL, e.g. http://otel-collector:4318. Off when unset.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
     /// Log format: text or json.
     #[arg(long, env = "LSO_LOG_FORMAT", default_value = "text")]
     pub log_format: String,

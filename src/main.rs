@@ -112,7 +112,17 @@ fn default_auth(args: &RunArgs) -> Result<Option<Auth>, MainError> {
 }
 
 async fn run(args: RunArgs) -> Result<(), MainError> {
-    telemetry::init(&args.log_format, &args.log_level)?;
+    let telemetry = telemetry::init(
+        &args.log_format,
+        &args.log_level,
+        args.otlp_endpoint.as_deref(),
+    )?;
+    let result = run_operator(args).await;
+    telemetry.shutdown();
+    result
+}
+
+async fn run_operator(args: RunArgs) -> Result<(), MainError> {
     // One TLS provider for kube and reqwest alike; a second install is harmless.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cloud = CloudDefaults {

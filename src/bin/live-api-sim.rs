@@ -74,7 +74,7 @@ fn parse_rate(s: &str) -> Result<(String, f64), String> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    live_snapshot_operator::telemetry::init(&args.log_format, "info")?;
+    live_snapshot_operator::telemetry::init(&args.log_format, "info", None)?;
     let store = match &args.state_file {
         Some(p) => Store::with_file(p.clone())?,
         None => Store::in_memory(),

@@ -38,7 +38,7 @@ fn kubectl(cp: &ControlPlane, repo: &PathBuf, args: &[&str]) -> Result<String, B
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    live_snapshot_operator::telemetry::init("text", "warn,live_snapshot_operator=info")?;
+    live_snapshot_operator::telemetry::init("text", "warn,live_snapshot_operator=info", None)?;
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     println!(

@@ -166,7 +166,7 @@ impl LiveClient {
             }
         }
         let started = Instant::now();
-        let span = tracing::debug_span!(
+        let span = tracing::info_span!(
             "upstream",
             operation = operation.as_str(),
             status = tracing::field::Empty,

@@ -59,6 +59,7 @@ fn main() -> std::process::ExitCode {
         image::image_builds_reproducibly_and_runs_as_the_chart_runs_it,
         observability::dashboard_and_alerts_query_only_exported_metrics,
         observability::alert_rules_pass_promtool,
+        observability::spans_reach_an_otlp_collector,
         admission::invalid_manifests_are_refused,
         reconcile::create_then_in_sync_without_writes,
         reconcile::update_on_spec_change_keeps_transition_time,

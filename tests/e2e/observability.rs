@@ -186,3 +186,144 @@ pub async fn dashboard_and_alerts_query_only_exported_metrics(shared: Arc<Shared
         );
     }
 }
+
+/// One exported span: name, attributes as text, ids.
+#[derive(Clone, Debug)]
+struct Exported {
+    name: String,
+    attributes: std::collections::BTreeMap<String, String>,
+    span_id: Vec<u8>,
+    parent: Vec<u8>,
+}
+
+/// An OTLP/HTTP receiver on 127.0.0.1: decodes every `/v1/traces` export it is sent.
+async fn otlp_receiver() -> (String, Arc<std::sync::Mutex<Vec<Exported>>>) {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    use prost::Message;
+    let spans: Arc<std::sync::Mutex<Vec<Exported>>> = Arc::default();
+    let sink = spans.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let sink = sink.clone();
+            async move {
+                let Ok(req) = ExportTraceServiceRequest::decode(body) else {
+                    return axum::http::StatusCode::BAD_REQUEST;
+                };
+                let mut out = sink.lock().unwrap();
+                for span in req
+                    .resource_spans
+                    .into_iter()
+                    .flat_map(|r| r.scope_spans)
+                    .flat_map(|s| s.spans)
+                {
+                    let attributes = span
+                        .attributes
+                        .iter()
+                        .map(|kv| {
+                            let v = match kv.value.as_ref().and_then(|v| v.value.clone()) {
+                                Some(Value::StringValue(s)) => s,
+                                Some(Value::IntValue(i)) => i.to_string(),
+                                Some(Value::BoolValue(b)) => b.to_string(),
+                                Some(Value::DoubleValue(d)) => d.to_string(),
+                                other => format!("{other:?}"),
+                            };
+                            (kv.key.clone(), v)
+                        })
+                        .collect();
+                    out.push(Exported {
+                        name: span.name,
+                        attributes,
+                        span_id: span.span_id,
+                        parent: span.parent_span_id,
+                    });
+                }
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (endpoint, spans)
+}
+
+/// `--otlp-endpoint`: the operator binary's reconcile spans arrive at a collector with the
+/// object and outcome, and its upstream calls as child spans with operation, status and
+/// request id.
+pub async fn spans_reach_an_otlp_collector(shared: Arc<Shared>) {
+    let s = Scenario::new(shared.clone(), "otlp").await;
+    let (collector, spans) = otlp_receiver().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_live-snapshot-operator"))
+        .args([
+            "run",
+            "--endpoint",
+            &s.endpoint,
+            "--project-id",
+            crate::harness::PROJECT,
+        ])
+        .args([
+            "--namespace",
+            &s.ns,
+            "--default-credentials-namespaces",
+            &s.ns,
+        ])
+        .args(["--http-addr", &format!("127.0.0.1:{port}")])
+        .args(["--otlp-endpoint", &collector])
+        .env("KUBECONFIG", &shared.cp.kubeconfig)
+        .env("CLOUD_SDK_AK", crate::harness::AK)
+        .env("CLOUD_SDK_SK", crate::harness::SK)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the operator binary starts");
+    s.create("cam", spec("cam")).await;
+    s.wait_ready("cam").await;
+    let (reconcile, upstream) = eventually("spans at the collector", || async {
+        let all = spans.lock().unwrap().clone();
+        // The reconcile that created the template, and its create call.
+        all.iter()
+            .filter(|sp| {
+                sp.name == "reconcile"
+                    && sp.attributes.get("name").map(String::as_str) == Some("cam")
+                    && sp.attributes.get("outcome").map(String::as_str) == Some("success")
+            })
+            .find_map(|r| {
+                let call = all.iter().find(|sp| {
+                    sp.name == "upstream"
+                        && sp.parent == r.span_id
+                        && sp.attributes.get("operation").map(String::as_str) == Some("create")
+                })?;
+                Some((r.clone(), call.clone()))
+            })
+    })
+    .await;
+    assert_eq!(
+        reconcile.attributes.get("kind").map(String::as_str),
+        Some("LiveSnapshotTemplate")
+    );
+    assert_eq!(
+        reconcile.attributes.get("namespace"),
+        Some(&s.ns),
+        "{reconcile:?}"
+    );
+    assert_eq!(
+        upstream.attributes.get("status").map(String::as_str),
+        Some("200")
+    );
+    assert!(
+        upstream
+            .attributes
+            .get("request_id")
+            .is_some_and(|r| r.len() == 32),
+        "the simulator's request id is on the span: {upstream:?}"
+    );
+    let _ = child.kill().await;
+}
