@@ -251,7 +251,7 @@ async fn scope_controller(
             move |ev| match ev {
                 watcher::Event::Apply(o) | watcher::Event::InitApply(o) => ctx.claims.learn(o),
                 watcher::Event::Delete(o) => {
-                    ctx.claims.forget(o);
+                    ctx.claims.release(o);
                     ctx.backoff.reset(&ObjectRef::from_obj(o));
                 }
                 watcher::Event::InitDone => ctx.synced.send_modify(|s| s[index] = true),

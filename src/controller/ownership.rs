@@ -132,20 +132,12 @@ impl Claims {
     }
 
     /// Withdraws `obj`'s claim (a create refused, a template found to be someone else's, the
-    /// object's cleanup done).
+    /// object's cleanup done, the object gone).
     pub fn release(&self, obj: &LiveSnapshotTemplate) {
-        self.forget_ref(&ObjectRef::from_obj(obj));
-    }
-
-    /// The object is gone.
-    pub fn forget(&self, obj: &LiveSnapshotTemplate) {
-        self.release(obj);
-    }
-
-    fn forget_ref(&self, r: &ObjectRef<LiveSnapshotTemplate>) {
+        let r = ObjectRef::from_obj(obj);
         let mut reg = self.lock();
-        if let Some(id) = reg.by_object.remove(r)
-            && reg.by_identity.get(&id).is_some_and(|h| h.object == *r)
+        if let Some(id) = reg.by_object.remove(&r)
+            && reg.by_identity.get(&id).is_some_and(|h| h.object == r)
         {
             reg.by_identity.remove(&id);
         }

@@ -34,7 +34,6 @@ use crate::resource::{
     AdoptionPolicy, DeletionPolicy, FINALIZER, LiveSnapshotTemplate, LiveSnapshotTemplateStatus,
     ManagementPolicy, Ownership, OwnershipState, RECONCILE_ANNOTATION,
 };
-use crate::upstream::error::Operation;
 use crate::upstream::{ApiError, ErrorClass};
 
 #[derive(Debug, thiserror::Error)]
@@ -504,12 +503,6 @@ fn classify(err: &ReconcileError) -> (&'static str, Status, Retry) {
         }
         ReconcileError::Credentials(_) => {
             (reason::SECRET_UNREADABLE, Status::Unknown, Retry::Backoff)
-        }
-        // A listing the service refuses says nothing about the spec: retry it.
-        ReconcileError::Upstream(e)
-            if e.operation() == Some(Operation::List) && e.class() == ErrorClass::Terminal =>
-        {
-            (reason::UPSTREAM_ERROR, Status::Unknown, Retry::Backoff)
         }
         ReconcileError::Upstream(e) | ReconcileError::CreateRefused(e) => match e.class() {
             ErrorClass::Terminal => (reason::INVALID_SPEC, Status::False, Retry::OnChange),

@@ -96,8 +96,8 @@ impl Simulator {
             });
     }
 
-    fn auth(&self) -> AuthConfig {
-        self.auth.read().unwrap_or_else(|p| p.into_inner()).clone()
+    fn auth(&self) -> std::sync::RwLockReadGuard<'_, AuthConfig> {
+        self.auth.read().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn router(self: &Arc<Self>) -> Router {

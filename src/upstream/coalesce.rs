@@ -45,10 +45,6 @@ impl Coalescing {
         d.entry(domain.to_string()).or_default().clone()
     }
 
-    pub fn domains_held(&self) -> usize {
-        self.domains.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
     /// Applies our own write to a cached listing, so the next reader sees it without a call.
     async fn record(&self, domain: &str, app: &str, value: Option<LiveSnapshotConfig>) {
         let slot = self.slot(domain);

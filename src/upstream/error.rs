@@ -82,11 +82,16 @@ impl ApiError {
     pub fn class(&self) -> ErrorClass {
         match self {
             ApiError::Status {
+                operation,
                 status,
                 code,
                 retry_after,
                 ..
-            } => classify(*status, code, *retry_after),
+            } => match classify(*status, code, *retry_after) {
+                // A read the service refuses says nothing about the spec: retry it.
+                ErrorClass::Terminal if *operation == Operation::List => ErrorClass::Transient,
+                class => class,
+            },
             ApiError::Timeout { .. } | ApiError::Transport { .. } => ErrorClass::Transient,
             // A garbled answer is most likely a proxy or a transient fault, not our request.
             ApiError::Decode { .. } => ErrorClass::Transient,
@@ -199,6 +204,15 @@ mod tests {
             ErrorClass::Transient
         );
         assert_eq!(status(503, "", None).class(), ErrorClass::Transient);
+        let refused_list = ApiError::Status {
+            operation: Operation::List,
+            status: 400,
+            code: codes::INVALID_PARAMETER.into(),
+            message: "m".into(),
+            request_id: None,
+            retry_after: None,
+        };
+        assert_eq!(refused_list.class(), ErrorClass::Transient);
         let t = ApiError::Timeout {
             operation: Operation::List,
             timeout: Duration::from_secs(1),

@@ -44,6 +44,34 @@ pub struct Scenario {
     operator: Option<Operator>,
 }
 
+impl Shared {
+    /// One local control plane for a test binary (`suite` names it in the printed line), with
+    /// the CRD installed the way users install it.
+    pub async fn start(suite: &str, logs: Arc<Mutex<Vec<u8>>>) -> Arc<Self> {
+        let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let started = Instant::now();
+        let tools = live_snapshot_operator::devenv::tools_dir(&repo).expect("control-plane tools");
+        let cp = ControlPlane::start(&tools)
+            .await
+            .expect("control plane starts");
+        println!(
+            "{suite}: control plane up at {} in {:.1}s (tools {})",
+            cp.server,
+            started.elapsed().as_secs_f64(),
+            tools.display()
+        );
+        let client = cp.client().await.expect("client");
+        cp.install_crd(&repo)
+            .expect("the CRD installs and is Established");
+        Arc::new(Shared {
+            cp,
+            client,
+            repo,
+            logs,
+        })
+    }
+}
+
 /// Polls `f` until it yields `Some`, failing the scenario at the deadline.
 pub async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
 where

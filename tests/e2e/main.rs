@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use harness::Shared;
-use live_snapshot_operator::devenv::{ControlPlane, tools_dir};
 
 type Scenario = fn(Arc<Shared>) -> Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
@@ -104,27 +103,7 @@ fn main() -> std::process::ExitCode {
         .build()
         .expect("runtime");
     let (passed, failed) = rt.block_on(async move {
-        let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let started = Instant::now();
-        let tools = tools_dir(&repo).expect("control-plane tools");
-        let cp = ControlPlane::start(&tools)
-            .await
-            .expect("control plane starts");
-        println!(
-            "e2e: control plane up at {} in {:.1}s (tools {})",
-            cp.server,
-            started.elapsed().as_secs_f64(),
-            tools.display()
-        );
-        let client = cp.client().await.expect("client");
-        cp.install_crd(&repo)
-            .expect("the CRD installs and is Established");
-        let shared = Arc::new(Shared {
-            cp,
-            client,
-            repo,
-            logs,
-        });
+        let shared = Shared::start("e2e", logs).await;
 
         let results: Vec<(&str, bool, Duration)> = futures::stream::iter(selected)
             .map(|(name, f)| {

@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use harness::Shared;
-use live_snapshot_operator::devenv::{ControlPlane, tools_dir};
 use scenarios::{Row, Storm};
 
 type Run = Box<dyn FnOnce(Arc<Shared>) -> Pin<Box<dyn std::future::Future<Output = Row> + Send>>>;
@@ -106,19 +105,7 @@ fn main() -> std::process::ExitCode {
         .build()
         .expect("runtime");
     let (passed, failed) = rt.block_on(async move {
-        let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let tools = tools_dir(&repo).expect("control-plane tools");
-        let cp = ControlPlane::start(&tools)
-            .await
-            .expect("control plane starts");
-        let client = cp.client().await.expect("client");
-        cp.install_crd(&repo).expect("the CRD installs");
-        let shared = Arc::new(Shared {
-            cp,
-            client,
-            repo,
-            logs,
-        });
+        let shared = Shared::start("faults", logs).await;
         println!("| scenario | faults injected | invariants held | time to recover |");
         println!("|---|---|---|---|");
         let run_one = |name: &'static str, f: Run, shared: Arc<Shared>| async move {
