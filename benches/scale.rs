@@ -5,6 +5,7 @@
 //!
 //!   cargo bench --bench scale                       # N=2000, D=20, both modes
 //!   cargo bench --bench scale -- --n 10000 --mode coalesced
+//!   scripts/dashboard-picture.sh                    # the same run, scraped and plotted
 
 use std::time::{Duration, Instant};
 
@@ -50,6 +51,14 @@ struct Args {
     /// Reconciles at once.
     #[arg(long, default_value_t = 64)]
     concurrency: u16,
+    /// After the resync measurement, change this many templates upstream behind the operator's
+    /// back and wait until it has put them back (fills the dashboard's drift panel).
+    #[arg(long, default_value_t = 0)]
+    drift: usize,
+    /// Address the operator serves /metrics on, for a Prometheus scraping the run
+    /// (scripts/dashboard-picture.sh); any free port when unset.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    metrics_addr: String,
     #[arg(long, hide = true)]
     bench: bool,
 }
@@ -144,7 +153,7 @@ async fn run_mode(
                 "--concurrency",
                 &args.concurrency.to_string(),
                 "--http-addr",
-                "127.0.0.1:0",
+                &args.metrics_addr,
                 "--log-level",
                 "warn",
             ])
@@ -256,6 +265,35 @@ async fn run_mode(
     sim.faults.reset_stats();
     tokio::time::sleep(period).await;
     let resync_calls = sim.faults.stats();
+    if args.drift > 0 {
+        let changed: Vec<(String, String)> = (0..args.drift.min(args.n))
+            .map(|i| {
+                (
+                    format!("d{:02}.example.com", i % args.domains),
+                    format!("app-{i:05}"),
+                )
+            })
+            .collect();
+        for (domain, app) in &changed {
+            let mut config = sim.store.get(PROJECT, domain, app).expect("converged");
+            config.time_interval = 42;
+            sim.store.replace(PROJECT, config).expect("drift");
+        }
+        let t = Instant::now();
+        while changed.iter().any(|(domain, app)| {
+            sim.store
+                .get(PROJECT, domain, app)
+                .is_none_or(|c| c.time_interval == 42)
+        }) {
+            assert!(t.elapsed() < period * 4, "drift never corrected");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        eprintln!(
+            "[{mode}] {} drifted templates corrected after {:.1}s",
+            changed.len(),
+            t.elapsed().as_secs_f64()
+        );
+    }
     let _ = operator.start_kill();
     let _ = operator.wait().await;
     let n = args.n as f64;

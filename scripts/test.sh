@@ -10,6 +10,8 @@ eval "$(scripts/setup-tools.sh)"
 scripts/build-image.sh
 # promtool from the pinned Prometheus module: the e2e suite checks and unit-tests the alerts.
 tests/monitoring/tools/build.sh >/dev/null
+# kstatus from the pinned cli-utils module: the e2e suite reads objects the way Flux does.
+tests/e2e/kstatus/build.sh >/dev/null
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

@@ -32,6 +32,103 @@ pub enum Command {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Check manifests offline with the rules the API server applies at admission (schema and
+    /// CEL) for every kind this operator serves. Exit 1 when any object is invalid.
+    Validate(ValidateArgs),
+    /// Show what the operator would do upstream for these manifests, making only read calls:
+    /// create, update (field by field), adopt, conflict or nothing. Exit 0 without changes, 2
+    /// with changes, 1 on errors (as `terraform plan -detailed-exitcode`).
+    Plan(PlanArgs),
+    /// Write manifests for the templates that exist upstream, ready to commit: adoption set,
+    /// deletionPolicy Orphan, callback keys replaced by a Secret reference to fill in.
+    Import(ImportArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    /// Files or directories (searched recursively for .yaml, .yml, .json), or - for stdin.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+/// Read-only cloud access for `plan` and `import`: the same variables as `run`.
+#[derive(Args, Debug, Clone)]
+pub struct CloudArgs {
+    /// Live API endpoint; derived from --region when unset.
+    #[arg(long, env = "LIVE_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// Cloud region, e.g. cn-north-4.
+    #[arg(long, env = "LIVE_REGION")]
+    pub region: Option<String>,
+    /// Project id the templates live in.
+    #[arg(long, env = "LIVE_PROJECT_ID")]
+    pub project_id: String,
+    /// Access key (from the environment, never the command line, in CI).
+    #[arg(long, env = "CLOUD_SDK_AK", hide_env_values = true)]
+    pub access_key: String,
+    /// Secret key.
+    #[arg(long, env = "CLOUD_SDK_SK", hide_env_values = true)]
+    pub secret_key: String,
+    /// Allow plain http endpoints other than loopback.
+    #[arg(long, env = "LSO_ALLOW_INSECURE_HTTP", default_value_t = false)]
+    pub allow_insecure_http: bool,
+    /// Upstream calls per second (keep it under the account's quota, shared with the operator).
+    #[arg(long, default_value_t = 10.0)]
+    pub upstream_qps: f64,
+    /// Timeout of one upstream call, seconds.
+    #[arg(long, default_value_t = 10)]
+    pub upstream_timeout_seconds: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    /// Files or directories (searched recursively for .yaml, .yml, .json), or - for stdin.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Also read each object's status.ownership from the cluster of the current kubeconfig
+    /// (GETs only), to tell an adoption from an update of a template the object already owns.
+    #[arg(long, default_value_t = false)]
+    pub cluster: bool,
+    #[command(flatten)]
+    pub cloud: CloudArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// Ingest domain whose templates are imported.
+    #[arg(long, required = true)]
+    pub domain: Vec<String>,
+    /// Only this application.
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Namespace written into the manifests (none when unset: kubectl -n decides).
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// deletionPolicy of the imported objects.
+    #[arg(long, default_value = "Orphan", value_parser = ["Orphan", "Delete"])]
+    pub deletion_policy: String,
+    /// adoptionPolicy of the imported objects: IfMatching takes a template over only while it
+    /// still equals the manifest, so applying an import changes nothing upstream.
+    #[arg(long, default_value = "IfMatching", value_parser = ["IfMatching", "Always"])]
+    pub adoption_policy: String,
+    /// credentialsSecretRef to write into each object.
+    #[arg(long)]
+    pub credentials_secret: Option<String>,
+    /// Write one file per object into this directory instead of one stream on stdout.
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub cloud: CloudArgs,
 }
 
 #[derive(Args, Debug)]

@@ -4,6 +4,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 pub const READY: &str = "Ready";
 pub const SYNCED: &str = "Synced";
+/// kstatus's abnormal-true pair, which Flux, kpt and `kubectl wait` read: Reconciling is True
+/// while the operator is still working towards spec, Stalled is True when it cannot get there
+/// without a person (a spec, Secret or upstream change).
+pub const RECONCILING: &str = "Reconciling";
+pub const STALLED: &str = "Stalled";
 
 /// The condition a reconcile wants to state; turned into a `Condition` by [`merge`].
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -148,7 +148,7 @@ pub fn merged_update(
     out
 }
 
-fn write_mode_name(v: i64) -> String {
+pub fn write_mode_name(v: i64) -> String {
     match ObjectWriteMode::from_upstream(v) {
         Some(ObjectWriteMode::Full) => "Full".into(),
         Some(ObjectWriteMode::Overwrite) => "Overwrite".into(),

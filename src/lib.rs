@@ -7,6 +7,7 @@ pub mod controller;
 pub mod credentials;
 pub mod desired;
 pub mod devenv;
+pub mod gitops;
 pub mod health;
 pub mod leader;
 pub mod metrics;

@@ -14,6 +14,8 @@ use live_snapshot_operator::resource::LiveSnapshotTemplate;
 use live_snapshot_operator::upstream::{Auth, Credentials};
 use live_snapshot_operator::{health, telemetry};
 
+mod gitops_cmd;
+
 #[derive(Debug, thiserror::Error)]
 enum MainError {
     #[error(transparent)]
@@ -31,17 +33,22 @@ enum MainError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Config(String),
+    #[error(transparent)]
+    Gitops(#[from] gitops_cmd::CommandError),
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Crd { output } => print_crd(output),
-        Command::Run(args) => run(*args).await,
+        Command::Crd { output } => print_crd(output).map(|()| 0),
+        Command::Run(args) => run(*args).await.map(|()| 0),
+        Command::Validate(args) => gitops_cmd::validate(&args).map_err(MainError::from),
+        Command::Plan(args) => gitops_cmd::plan(&args).await.map_err(MainError::from),
+        Command::Import(args) => gitops_cmd::import(&args).await.map_err(MainError::from),
     };
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => std::process::ExitCode::from(code),
         Err(e) => {
             eprintln!("live-snapshot-operator: {e}");
             std::process::ExitCode::FAILURE

@@ -106,9 +106,14 @@ pub struct LiveSnapshotTemplateSpec {
     /// {{.fmt_time_utc}}, {{.fmt_time_local}}. Left to the service's default when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 1024))]
-    #[x_kube(validation = Rule::new(
-        "self.findAll('[{][{][^}]*[}][}]').all(p, p in ['{{.obs_object}}', '{{.domain}}', '{{.app}}', '{{.stream}}', '{{.unix_time}}', '{{.unix_time_milli}}', '{{.fmt_time_utc}}', '{{.fmt_time_local}}'])"
-    ).message("imageObjectFormat may only use the placeholders {{.obs_object}}, {{.domain}}, {{.app}}, {{.stream}}, {{.unix_time}}, {{.unix_time_milli}}, {{.fmt_time_utc}} and {{.fmt_time_local}}"))]
+    #[x_kube(
+        validation = Rule::new(
+            "self.findAll('[{][{][^}]*[}][}]').all(p, p in ['{{.obs_object}}', '{{.domain}}', '{{.app}}', '{{.stream}}', '{{.unix_time}}', '{{.unix_time_milli}}', '{{.fmt_time_utc}}', '{{.fmt_time_local}}'])"
+        ).message("imageObjectFormat may only use the placeholders {{.obs_object}}, {{.domain}}, {{.app}}, {{.stream}}, {{.unix_time}}, {{.unix_time_milli}}, {{.fmt_time_utc}} and {{.fmt_time_local}}"),
+        validation = Rule::new(
+            "self.findAll('[{][{]').size() == self.findAll('[{][{][^}]*[}][}]').size()"
+        ).message("imageObjectFormat has a placeholder that is not closed with }}: the service would refuse it")
+    )]
     pub image_object_format: Option<String>,
 
     /// Protocol of the snapshot URLs handed out: http or https. Service default when unset.

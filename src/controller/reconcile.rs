@@ -338,7 +338,16 @@ async fn sync(
             None => r,
         });
     }
-    ctx.metrics.drift_detected.inc();
+    // A difference is drift only when upstream moved under a spec already applied; a new
+    // generation or a template just created or adopted is an ordinary update.
+    let spec_changed = current.observed_generation != obj.meta().generation;
+    let just_owned = prior
+        .as_ref()
+        .is_none_or(|p| p.state == OwnershipState::Creating);
+    let drifted = !(spec_changed || just_owned);
+    if drifted {
+        ctx.metrics.drift_detected.inc();
+    }
     let fields = drift
         .iter()
         .map(|d| d.field.as_str())
@@ -362,11 +371,7 @@ async fn sync(
     let body = merged_update(&want, &seen);
     ctx.fenced().await?;
     upstream.update(&body).await?;
-    let spec_changed = current.observed_generation != obj.meta().generation;
-    let just_owned = prior
-        .as_ref()
-        .is_none_or(|p| p.state == OwnershipState::Creating);
-    let (ev_reason, note) = if spec_changed || just_owned {
+    let (ev_reason, note) = if !drifted {
         (
             "Updated",
             format!("updated upstream template {domain}/{app}: {fields}"),

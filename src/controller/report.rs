@@ -7,7 +7,7 @@ use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource, ResourceExt};
 
 use super::{Context, MANAGER};
-use crate::conditions::{self, Desired, READY, SYNCED, Status};
+use crate::conditions::{self, Desired, READY, RECONCILING, STALLED, SYNCED, Status};
 use crate::resource::{
     AtProvider, FieldDrift, LiveSnapshotTemplate, LiveSnapshotTemplateStatus, Ownership,
 };
@@ -159,6 +159,9 @@ pub async fn write_status(
     if let Some(synced) = &report.synced {
         conditions::merge(&mut new.conditions, synced, generation, &now);
     }
+    for progress in progress(&report.ready) {
+        conditions::merge(&mut new.conditions, &progress, generation, &now);
+    }
     new.observed_generation = generation;
     if let Some(a) = &report.at_provider {
         new.at_provider = Some(a.clone());
@@ -194,6 +197,41 @@ pub async fn write_status(
     .await?;
     *current = new;
     Ok(true)
+}
+
+/// Reconciling and Stalled, read off Ready, so every status write states all three and they
+/// can never disagree. Stalled reasons are the ones whose message says "waiting for a change":
+/// retrying alone will not fix them.
+pub fn progress(ready: &Desired) -> [Desired; 2] {
+    use reason::*;
+    let (reconciling, stalled) = match (ready.status, ready.reason) {
+        (Status::True, _) | (_, PAUSED) => (false, false),
+        (
+            _,
+            INVALID_SPEC | ALREADY_EXISTS | CONFLICT | OWNER_MOVED | SECRET_MISSING
+            | INVALID_SECRET | CREDENTIALS_MISSING | DEFAULT_CREDENTIALS_DENIED | AUTH_FAILED
+            // Observe reports a missing or drifted template and leaves it to a person.
+            | NOT_FOUND | DRIFTED,
+        ) => (false, true),
+        _ => (true, false),
+    };
+    let state = |on: bool| if on { Status::True } else { Status::False };
+    let message = |on: bool| {
+        if on {
+            ready.message.clone()
+        } else {
+            String::new()
+        }
+    };
+    [
+        Desired::new(
+            RECONCILING,
+            state(reconciling),
+            ready.reason,
+            message(reconciling),
+        ),
+        Desired::new(STALLED, state(stalled), ready.reason, message(stalled)),
+    ]
 }
 
 /// The body of the status apply. Server-side apply removes fields the applier owned and no
@@ -233,5 +271,28 @@ pub async fn event(
     };
     if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
         tracing::warn!(error = %e, reason, "could not publish event");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(ready: Status, why: &'static str) -> (Status, Status) {
+        let [r, s] = progress(&Desired::new(READY, ready, why, "m"));
+        (r.status, s.status)
+    }
+
+    #[test]
+    fn reconciling_and_stalled_follow_ready() {
+        use Status::*;
+        assert_eq!(flags(True, reason::AVAILABLE), (False, False));
+        assert_eq!(flags(Unknown, reason::PAUSED), (False, False));
+        assert_eq!(flags(False, reason::CREATING), (True, False));
+        assert_eq!(flags(Unknown, reason::THROTTLED), (True, False));
+        assert_eq!(flags(Unknown, reason::UPSTREAM_ERROR), (True, False));
+        assert_eq!(flags(False, reason::INVALID_SPEC), (False, True));
+        assert_eq!(flags(False, reason::ALREADY_EXISTS), (False, True));
+        assert_eq!(flags(False, reason::SECRET_MISSING), (False, True));
     }
 }

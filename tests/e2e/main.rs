@@ -6,6 +6,7 @@
 //! `LSO_E2E_LOG=1` also prints the operator's logs.
 
 mod admission;
+mod gitops;
 mod harness;
 mod image;
 mod install;
@@ -60,6 +61,9 @@ fn main() -> std::process::ExitCode {
         observability::alert_rules_pass_promtool,
         observability::spans_reach_an_otlp_collector,
         admission::invalid_manifests_are_refused,
+        gitops::argo_cd_health_and_kstatus_read_every_state,
+        gitops::validate_agrees_with_the_api_server,
+        gitops::import_plan_and_adopt_round_trip,
         reconcile::create_then_in_sync_without_writes,
         reconcile::update_on_spec_change_keeps_transition_time,
         reconcile::drift_is_corrected,

@@ -1,0 +1,48 @@
+//! The read path `plan` and `import` share with the operator: the same client, rate limiter
+//! and coalesced domain listing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cli::CloudArgs;
+use crate::upstream::coalesce::Coalescing;
+use crate::upstream::limiter::RateLimiter;
+use crate::upstream::{ApiError, Auth, ClientConfig, Credentials, LiveClient, SnapshotApi};
+
+/// A listing serves every object of its domain for the whole run: a plan is one snapshot.
+const LISTING_LIFETIME: Duration = Duration::from_secs(3600);
+
+pub fn connect(args: &CloudArgs) -> Result<(Arc<LiveClient>, Arc<dyn SnapshotApi>), ApiError> {
+    let endpoint = match (&args.endpoint, &args.region) {
+        (Some(e), _) => e.clone(),
+        (None, Some(r)) if crate::upstream::endpoint::valid_region(r) => {
+            crate::upstream::endpoint::for_region(r)
+        }
+        (None, Some(r)) => {
+            return Err(ApiError::Config(format!(
+                "--region {r:?} is not a region name"
+            )));
+        }
+        (None, None) => return Err(ApiError::Config("give --endpoint or --region".into())),
+    };
+    let client = LiveClient::new(ClientConfig {
+        endpoint,
+        project_id: args.project_id.clone(),
+        auth: Auth::AkSk(Credentials {
+            access_key: args.access_key.clone(),
+            secret_key: args.secret_key.clone(),
+            security_token: None,
+        }),
+        timeout: Duration::from_secs(args.upstream_timeout_seconds.max(1)),
+        allow_insecure_http: args.allow_insecure_http,
+    })?;
+    let client = if args.upstream_qps > 0.0 {
+        client.with_limiter(Arc::new(RateLimiter::new(args.upstream_qps, 1)))
+    } else {
+        client
+    };
+    let client = Arc::new(client);
+    let coalesced: Arc<dyn SnapshotApi> =
+        Arc::new(Coalescing::new(client.clone(), LISTING_LIFETIME));
+    Ok((client, coalesced))
+}

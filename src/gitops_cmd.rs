@@ -1,0 +1,157 @@
+//! The `validate`, `plan` and `import` subcommands: arguments in, text or JSON out, and an
+//! exit code CI can branch on.
+
+use std::io::IsTerminal;
+
+use live_snapshot_operator::cli::{ImportArgs, OutputFormat, PlanArgs, ValidateArgs};
+use live_snapshot_operator::gitops::{cloud, import, manifests, plan, validate};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Read(#[from] manifests::ReadError),
+    #[error("upstream: {0}")]
+    Upstream(#[from] live_snapshot_operator::upstream::ApiError),
+    #[error("kubernetes: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("writing {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Encode(String),
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String, CommandError> {
+    serde_json::to_string_pretty(v).map_err(|e| CommandError::Encode(e.to_string()))
+}
+
+/// Progress on stderr for runs long enough to need it, and only where a person watches.
+fn progress(what: &'static str) -> impl Fn(usize, usize) + Send + Sync {
+    let show = std::io::stderr().is_terminal();
+    move |done, total| {
+        if show && (done == total || done % 25 == 0) {
+            eprint!("\r{what}: {done}/{total}");
+            if done == total {
+                eprintln!();
+            }
+        }
+    }
+}
+
+pub fn validate(args: &ValidateArgs) -> Result<u8, CommandError> {
+    let docs = manifests::read(&args.paths)?;
+    let verdict = validate::validate(&docs);
+    match args.output {
+        OutputFormat::Json => println!("{}", json(&verdict)?),
+        OutputFormat::Text => {
+            for f in &verdict.findings {
+                println!("{f}");
+            }
+            eprintln!(
+                "{} objects checked, {} other documents skipped, {} errors",
+                verdict.checked,
+                verdict.skipped,
+                verdict.findings.len()
+            );
+        }
+    }
+    Ok(u8::from(!verdict.findings.is_empty()))
+}
+
+pub async fn plan(args: &PlanArgs) -> Result<u8, CommandError> {
+    let docs = manifests::read(&args.paths)?;
+    let verdict = validate::validate(&docs);
+    if !verdict.findings.is_empty() {
+        for f in &verdict.findings {
+            eprintln!("{f}");
+        }
+        eprintln!("invalid manifests: fix them before planning (see `validate`)");
+        return Ok(1);
+    }
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let (_, api) = cloud::connect(&args.cloud)?;
+    let cluster = match args.cluster {
+        true => Some(kube::Client::try_default().await?),
+        false => None,
+    };
+    let planned = plan::plan(&docs, api, cluster, progress("reading upstream")).await;
+    match args.output {
+        OutputFormat::Json => println!(
+            "{}",
+            json(&serde_json::json!({"objects": planned, "exitCode": plan::exit_code(&planned)}))?
+        ),
+        OutputFormat::Text => print!("{}", plan::render(&planned)),
+    }
+    Ok(plan::exit_code(&planned))
+}
+
+pub async fn import(args: &ImportArgs) -> Result<u8, CommandError> {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let (client, _) = cloud::connect(&args.cloud)?;
+    let mut templates = Vec::new();
+    for domain in &args.domain {
+        let listing = client.list(domain, args.app.as_deref()).await?;
+        for (d, a, why) in &listing.unreadable {
+            eprintln!("skipped {d}/{a}: the service sent it in a form that does not parse: {why}");
+        }
+        let found: Vec<_> = listing
+            .items
+            .into_iter()
+            .filter(|t| &t.domain == domain && args.app.as_ref().is_none_or(|a| &t.app_name == a))
+            .collect();
+        eprintln!("{domain}: {} templates", found.len());
+        templates.extend(found);
+    }
+    let opts = import::Options {
+        namespace: args.namespace.as_deref(),
+        deletion_policy: &args.deletion_policy,
+        adoption_policy: &args.adoption_policy,
+        credentials_secret: args.credentials_secret.as_deref(),
+    };
+    let objects = import::manifests(&templates, &opts);
+    let header = format!(
+        "# Imported by `live-snapshot-operator import` from project {}. Applying it adopts the\n# template without changing it upstream (adoptionPolicy {}, deletionPolicy {}).\n",
+        args.cloud.project_id, args.adoption_policy, args.deletion_policy
+    );
+    let mut stream = String::new();
+    let mut invalid = 0;
+    for (name, obj) in &objects {
+        let kinds = validate::served_kinds();
+        for (field, message) in validate::check(&kinds[0].schema, obj) {
+            invalid += 1;
+            eprintln!(
+                "warning: {name}: {field}: {message} (upstream holds a value the CRD refuses; edit before applying)"
+            );
+        }
+        let mut text = header.clone();
+        if obj["spec"]["callback"]["authKeySecretRef"].is_object() {
+            text.push_str(&format!(
+                "# The template has a callback key: create a Secret with it and replace {:?} below.\n",
+                import::KEY_SECRET_PLACEHOLDER
+            ));
+        }
+        text.push_str(
+            &serde_yaml::to_string(obj).map_err(|e| CommandError::Encode(e.to_string()))?,
+        );
+        match &args.out_dir {
+            Some(dir) => {
+                let path = dir.join(format!("{name}.yaml"));
+                std::fs::create_dir_all(dir)
+                    .and_then(|()| std::fs::write(&path, text))
+                    .map_err(|source| CommandError::Write {
+                        path: path.display().to_string(),
+                        source,
+                    })?;
+            }
+            None => {
+                stream.push_str("---\n");
+                stream.push_str(&text);
+            }
+        }
+    }
+    print!("{stream}");
+    eprintln!("{} manifests written", objects.len());
+    Ok(u8::from(invalid > 0))
+}

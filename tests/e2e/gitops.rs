@@ -1,0 +1,470 @@
+//! What GitOps tools read off the objects the operator writes: the Argo CD health check shipped
+//! in deploy/argocd (run by a real Lua 5.1, as Argo CD's gopher-lua is) and kstatus, which Flux
+//! uses (run by a checker built from the pinned sigs.k8s.io/cli-utils module).
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use live_snapshot_operator::sim::FaultSettings;
+use live_snapshot_operator::upstream::{LiveSnapshotConfig, ObsLocation};
+use serde_json::{Value, json};
+
+use crate::harness::{Scenario, Shared, spec};
+
+/// A JSON value as a Lua table constructor, the shape Argo CD hands its health scripts.
+fn lua(v: &Value) -> String {
+    match v {
+        Value::Null => "nil".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => {
+            let mut out = String::from("\"");
+            for b in s.bytes() {
+                match b {
+                    b'"' | b'\\' => {
+                        out.push('\\');
+                        out.push(b as char);
+                    }
+                    0x20..=0x7e => out.push(b as char),
+                    _ => out.push_str(&format!("\\{b}")),
+                }
+            }
+            out.push('"');
+            out
+        }
+        Value::Array(items) => format!(
+            "{{{}}}",
+            items.iter().map(lua).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(map) => format!(
+            "{{{}}}",
+            map.iter()
+                .map(|(k, v)| format!("[{}] = {}", lua(&Value::String(k.clone())), lua(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn piped(cmd: &mut Command, input: &str) -> String {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tool runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("input written");
+    let out = child.wait_with_output().expect("tool ends");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+struct Readers {
+    health: std::path::PathBuf,
+    kstatus: std::path::PathBuf,
+}
+
+impl Readers {
+    fn new(repo: &std::path::Path) -> Self {
+        let out = Command::new("bash")
+            .arg("tests/e2e/kstatus/build.sh")
+            .current_dir(repo)
+            .output()
+            .expect("build.sh runs");
+        assert!(
+            out.status.success(),
+            "building kstatus: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Readers {
+            health: repo.join("deploy/argocd/health.lua"),
+            kstatus: String::from_utf8_lossy(&out.stdout).trim().into(),
+        }
+    }
+
+    /// (Argo CD health, its message, kstatus) of an object as the API server has it.
+    async fn read(&self, s: &Scenario, name: &str) -> (String, String, String) {
+        let obj = serde_json::to_value(s.dynamic().get(name).await.expect("object")).unwrap();
+        let script = format!(
+            "obj = {}\nlocal check = assert(loadfile({}))\nlocal hs = check()\nio.write(hs.status, \"\\t\", hs.message or \"\")\n",
+            lua(&obj),
+            lua(&Value::String(self.health.display().to_string()))
+        );
+        let argo = piped(Command::new("lua5.1").arg("-"), &script);
+        let (health, message) = argo.split_once('\t').unwrap_or((&argo, ""));
+        let ks = piped(&mut Command::new(&self.kstatus), &format!("{obj}\n"));
+        let ks = ks.split('\t').next().unwrap_or_default().to_string();
+        (health.to_string(), message.to_string(), ks)
+    }
+
+    /// Polls until the object reads `health` in Argo CD and `kstatus` in kstatus.
+    async fn wait(&self, s: &Scenario, name: &str, health: &str, kstatus: &str) -> String {
+        crate::harness::eventually(&format!("{name} reads {health}/{kstatus}"), || async {
+            let (h, m, k) = self.read(s, name).await;
+            (h == health && k == kstatus).then_some(m)
+        })
+        .await
+    }
+}
+
+pub async fn argo_cd_health_and_kstatus_read_every_state(shared: Arc<Shared>) {
+    let mut s = Scenario::new(shared.clone(), "gitops-health").await;
+    let readers = Readers::new(&shared.repo);
+    s.start_operator();
+
+    // Ready: Healthy and Current.
+    s.create("ok", spec("ok")).await;
+    s.wait_ready("ok").await;
+    readers.wait(&s, "ok", "Healthy", "Current").await;
+
+    // A spec change the operator has not seen yet: Progressing and InProgress.
+    s.stop_operator().await;
+    s.patch_spec("ok", json!({"timeInterval": 20})).await;
+    let (h, m, k) = readers.read(&s, "ok").await;
+    assert_eq!(
+        (h.as_str(), k.as_str()),
+        ("Progressing", "InProgress"),
+        "{m}"
+    );
+    assert!(m.contains("generation 2"), "{m}");
+    s.start_operator();
+    readers.wait(&s, "ok", "Healthy", "Current").await;
+
+    // Refused upstream for good (an unknown push domain): Degraded and Failed, with the code.
+    s.sim.faults.set(FaultSettings {
+        error_rate: [("create".to_string(), 1.0)].into(),
+        error_status: Some(400),
+        error_code: Some("LIVE.100011001".into()),
+        ..Default::default()
+    });
+    s.create("bad", spec("bad")).await;
+    let m = readers.wait(&s, "bad", "Degraded", "Failed").await;
+    assert!(
+        m.starts_with("InvalidSpec: ") && m.contains("LIVE.100011001"),
+        "{m}"
+    );
+
+    // Failing but retrying (the service answers 500): Progressing and InProgress, then Healthy.
+    s.sim.faults.set(FaultSettings {
+        error_rate: [("create".to_string(), 1.0)].into(),
+        error_status: Some(500),
+        ..Default::default()
+    });
+    s.create("busy", spec("busy")).await;
+    let m = readers.wait(&s, "busy", "Progressing", "InProgress").await;
+    assert!(m.contains("retrying in"), "{m}");
+    s.sim.faults.set(FaultSettings::default());
+    readers.wait(&s, "busy", "Healthy", "Current").await;
+
+    // Someone else's template, not adopted: Degraded and Failed until a person decides.
+    s.sim
+        .store
+        .insert_new(
+            crate::harness::PROJECT,
+            LiveSnapshotConfig {
+                domain: "push.example.com".into(),
+                app_name: "theirs".into(),
+                time_interval: 30,
+                obs_location: ObsLocation {
+                    bucket: "their-bucket".into(),
+                    location: "cn-north-4".into(),
+                    object: "theirs/".into(),
+                },
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    s.create("theirs", spec("theirs")).await;
+    let m = readers.wait(&s, "theirs", "Degraded", "Failed").await;
+    assert!(m.starts_with("AlreadyExists: "), "{m}");
+
+    // Paused: Suspended in Argo CD, whatever the last state was.
+    s.annotate("ok", "live.snapshot.dev/paused", "true").await;
+    let (h, _, _) = readers.read(&s, "ok").await;
+    assert_eq!(h, "Suspended");
+}
+
+/// `validate` and the API server give the same verdict on every example, every edge case that
+/// must pass and every manifest that must not; where both refuse, the server names the field
+/// `validate` names.
+pub async fn validate_agrees_with_the_api_server(shared: Arc<Shared>) {
+    use live_snapshot_operator::gitops::{manifests, validate};
+    let s = Scenario::new(shared.clone(), "gitops-validate").await;
+    let repo = &shared.repo;
+    let sources = [
+        (repo.join("examples"), true),
+        (repo.join("tests/gitops/valid.yaml"), true),
+        (repo.join("tests/gitops/invalid.yaml"), false),
+    ];
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut checked = 0;
+    for (path, want_valid) in sources {
+        let docs = manifests::read(std::slice::from_ref(&path)).expect("corpus reads");
+        for doc in docs {
+            let verdict = validate::validate(std::slice::from_ref(&doc));
+            if verdict.checked == 0 {
+                continue; // a Secret beside an example
+            }
+            checked += 1;
+            let file = dir.path().join(format!("doc-{checked}.yaml"));
+            std::fs::write(&file, serde_yaml::to_string(&doc.value).unwrap()).unwrap();
+            let (accepted, server) = s.kubectl(&[
+                "create",
+                "--dry-run=server",
+                "--validate=strict",
+                "-f",
+                &file.display().to_string(),
+            ]);
+            let ours = verdict.findings.is_empty();
+            let at = format!("{}:{}", doc.source, doc.index);
+            assert_eq!(
+                ours, accepted,
+                "{at}: validate says {:?}, the API server says {server:?}",
+                verdict.findings
+            );
+            assert_eq!(ours, want_valid, "{at}: {:?}", verdict.findings);
+            if let Some(first) = verdict.findings.first()
+                && !first.field.is_empty()
+            {
+                let field = first.field.trim_start_matches("metadata.");
+                assert!(
+                    server.contains(field),
+                    "{at}: the server does not name {field}: {server}"
+                );
+            }
+        }
+    }
+    assert!(checked >= 35, "only {checked} manifests compared");
+
+    // The command itself, as CI runs it: exit codes and machine output.
+    let bin = env!("CARGO_BIN_EXE_live-snapshot-operator");
+    let run = |args: &[&str]| {
+        Command::new(bin)
+            .args(args)
+            .current_dir(repo)
+            .output()
+            .expect("validate runs")
+    };
+    let out = run(&["validate", "examples", "tests/gitops/valid.yaml"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = run(&["validate", "--output", "json", "tests/gitops/invalid.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json output");
+    let docs: std::collections::BTreeSet<u64> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["document"].as_u64())
+        .collect();
+    assert_eq!(
+        docs.len() as u64,
+        v["checked"].as_u64().unwrap(),
+        "every invalid document is named"
+    );
+}
+
+/// Runs the operator binary's GitOps subcommands against the scenario's simulator.
+fn toolkit(s: &Scenario, args: &[&str], stdin: Option<&str>) -> (Option<i32>, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_live-snapshot-operator"));
+    cmd.args(args)
+        .env("LIVE_ENDPOINT", &s.endpoint)
+        .env("LIVE_PROJECT_ID", crate::harness::PROJECT)
+        .env("CLOUD_SDK_AK", crate::harness::AK)
+        .env("CLOUD_SDK_SK", crate::harness::SK)
+        .env("KUBECONFIG", &s.shared.cp.kubeconfig)
+        .current_dir(&s.shared.repo)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let input = stdin.unwrap_or_default().to_string();
+    // The simulator answering it runs on this runtime: wait without holding a worker.
+    let out = tokio::task::block_in_place(move || {
+        let mut child = cmd.spawn().expect("toolkit runs");
+        let mut pipe = child.stdin.take().expect("stdin");
+        let writer = std::thread::spawn(move || pipe.write_all(input.as_bytes()));
+        let out = child.wait_with_output().expect("toolkit ends");
+        let _ = writer.join();
+        out
+    });
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// One more YAML document of a manifest stream.
+fn document(ns: &str, name: &str, spec: Value) -> String {
+    let obj = json!({
+        "apiVersion": "live.snapshot.dev/v1alpha1", "kind": "LiveSnapshotTemplate",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": spec,
+    });
+    format!("---\n{}", serde_yaml::to_string(&obj).unwrap_or_default())
+}
+
+fn template(domain: &str, app: &str, interval: i64) -> LiveSnapshotConfig {
+    LiveSnapshotConfig {
+        domain: domain.into(),
+        app_name: app.into(),
+        time_interval: interval,
+        object_write_mode: Some(1),
+        snapshot_mode: Some("random".into()),
+        obs_location: ObsLocation {
+            bucket: "legacy-bucket".into(),
+            location: "cn-north-4".into(),
+            object: format!("{app}/"),
+        },
+        call_back_enable: Some("off".into()),
+        call_back_url: Some("https://hooks.example.com/snap".into()),
+        image_object_format: Some("{{.app}}/{{.stream}}".into()),
+        ..Default::default()
+    }
+}
+
+/// import writes what exists; plan reads it as unchanged; applied, the operator adopts every
+/// template with zero upstream writes; plan then reports edits field by field, new objects and
+/// two manifests claiming one template, with terraform's exit codes, and only ever reads.
+pub async fn import_plan_and_adopt_round_trip(shared: Arc<Shared>) {
+    let mut s = Scenario::new(shared, "gitops-import").await;
+    let domains = ["a.example.com", "b.example.com"];
+    let mut n = 0;
+    for (d, domain) in domains.iter().enumerate() {
+        for i in 0..(60 + 50 * d) {
+            n += 1;
+            s.sim
+                .store
+                .insert_new(
+                    crate::harness::PROJECT,
+                    template(domain, &format!("app{i}"), 10 + i as i64),
+                )
+                .unwrap();
+        }
+    }
+    // Not imported: another domain.
+    s.sim
+        .store
+        .insert_new(
+            crate::harness::PROJECT,
+            template("c.example.com", "other", 10),
+        )
+        .unwrap();
+
+    let (code, imported, err) = toolkit(
+        &s,
+        &[
+            "import",
+            "--domain",
+            domains[0],
+            "--domain",
+            domains[1],
+            "--namespace",
+            &s.ns,
+        ],
+        None,
+    );
+    assert_eq!(code, Some(0), "import: {err}");
+    assert_eq!(
+        imported.matches("kind: LiveSnapshotTemplate").count(),
+        n,
+        "{err}"
+    );
+    assert!(
+        imported.contains("deletionPolicy: Orphan")
+            && imported.contains("adoptionPolicy: IfMatching")
+    );
+    assert_eq!(s.writes(), 0);
+
+    let (code, _, err) = toolkit(&s, &["validate", "-"], Some(&imported));
+    assert_eq!(code, Some(0), "imported manifests validate: {err}");
+    let lists = s.calls("list");
+    let (code, plan, err) = toolkit(&s, &["plan", "-"], Some(&imported));
+    assert_eq!(code, Some(0), "nothing to do: {plan}{err}");
+    assert!(plan.contains(&format!("{n} unchanged")), "{plan}");
+    // One listing per domain (60 templates: one page; 110: two), however many objects: the
+    // operator's coalesced read path.
+    assert_eq!(s.calls("list") - lists, 3, "{plan}");
+
+    // Applied: adopted, every one, without an upstream write.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &imported).unwrap();
+    let (ok, out) = s.kubectl(&[
+        "apply",
+        "--server-side",
+        "-f",
+        &file.path().display().to_string(),
+    ]);
+    assert!(ok, "{out}");
+    s.start_operator();
+    crate::harness::eventually("every imported object Ready", || async {
+        let objs = s.api().list(&Default::default()).await.ok()?;
+        let ready = objs
+            .items
+            .iter()
+            .filter(|o| {
+                o.status.as_ref().is_some_and(|st| {
+                    st.ownership.as_ref().is_some_and(|w| {
+                        w.state == live_snapshot_operator::resource::OwnershipState::Adopted
+                    }) && st
+                        .conditions
+                        .iter()
+                        .any(|c| c.type_ == "Ready" && c.status == "True")
+                })
+            })
+            .count();
+        (ready == n).then_some(())
+    })
+    .await;
+    assert_eq!(s.writes(), 0, "adoption changed nothing upstream");
+
+    // A pull request: one edit, one new object, one object claiming another's template.
+    let edited = imported.replacen("timeInterval: 10\n", "timeInterval: 45\n", 1);
+    assert_ne!(edited, imported);
+    let new = format!(
+        "{edited}{}",
+        document(&s.ns, "brand-new", spec("brand-new"))
+    );
+    let (code, plan, err) = toolkit(&s, &["plan", "--cluster", "-"], Some(&new));
+    assert_eq!(code, Some(2), "changes: {plan}{err}");
+    assert!(plan.contains("~ update: LiveSnapshotTemplate"), "{plan}");
+    assert!(plan.contains("timeInterval: \"10\" -> \"45\""), "{plan}");
+    assert!(plan.contains("+ create: LiveSnapshotTemplate"), "{plan}");
+    assert!(
+        plan.contains(&format!(
+            "1 to create, 1 to update, 0 to adopt, 0 refused adoption, {} unchanged",
+            n - 1
+        )),
+        "{plan}"
+    );
+    let (code, plan, _) = toolkit(&s, &["plan", "--output", "json", "-"], Some(&new));
+    assert_eq!(code, Some(2));
+    let v: Value = serde_json::from_str(&plan).expect("json plan");
+    assert_eq!(v["exitCode"], 2);
+
+    let clash = format!("{new}{}", document(&s.ns, "squatter", spec("brand-new")));
+    let (code, plan, _) = toolkit(&s, &["plan", "-"], Some(&clash));
+    assert_eq!(code, Some(1), "{plan}");
+    assert_eq!(plan.matches("x conflict:").count(), 2, "{plan}");
+
+    // Someone else's template, named by a manifest with the default adoptionPolicy Never.
+    let theirs = document(
+        &s.ns,
+        "not-ours",
+        json!({"domain": "c.example.com", "appName": "other", "timeInterval": 20,
+               "obsLocation": {"bucket": "b", "location": "cn-north-4", "object": "o/"}}),
+    );
+    let (code, plan, _) = toolkit(&s, &["plan", "--cluster", "-"], Some(&theirs));
+    assert_eq!(code, Some(0), "nothing will be written: {plan}");
+    assert!(plan.contains("! adoption refused"), "{plan}");
+    assert_eq!(s.writes(), 0, "plans only read");
+}
