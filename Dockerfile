@@ -5,16 +5,20 @@
 FROM rust:1.95-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends cmake && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-# Dependencies first, so source edits do not rebuild them.
+# Dependencies first, so source edits do not rebuild them: the manifests with empty targets.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src/bin && echo 'fn main() {}' > src/main.rs && echo 'fn main() {}' > src/bin/live-api-sim.rs \
-    && echo 'fn main() {}' > src/bin/lso-quickstart.rs && touch src/lib.rs \
+COPY sim/Cargo.toml sim/
+RUN mkdir -p src sim/src/bin benches \
+    && echo 'fn main() {}' > src/main.rs && touch src/lib.rs sim/src/lib.rs \
+    && for b in live-api-sim lso-quickstart; do echo 'fn main() {}' > sim/src/bin/$b.rs; done \
+    && echo 'fn main() {}' > benches/scale.rs \
     && sed -i '/^\[\[test\]\]/,/^harness/d' Cargo.toml \
-    && cargo build --release --locked --bin live-snapshot-operator \
+    && cargo build --release --locked -p live-snapshot-operator --bin live-snapshot-operator \
     && rm -rf src
+# Only the operator's own sources: the simulators (sim/) never enter the image.
 COPY src ./src
 RUN touch src/main.rs src/lib.rs \
-    && cargo build --release --locked --bin live-snapshot-operator
+    && cargo build --release --locked -p live-snapshot-operator --bin live-snapshot-operator
 
 # distroless/cc has glibc and CA certificates, no shell; "nonroot" is uid 65532.
 FROM gcr.io/distroless/cc-debian12:nonroot

@@ -13,9 +13,9 @@ use clap::Parser;
 use futures::StreamExt;
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use live_snapshot_operator::devenv::{ControlPlane, tools_dir};
 use live_snapshot_operator::resource::LiveSnapshotTemplate;
-use live_snapshot_operator::sim::{FaultSettings, KeyPair, Stats, spawn_local};
+use lso_sim::devenv::{ControlPlane, tools_dir};
+use lso_sim::{FaultSettings, KeyPair, Stats, spawn_local};
 
 const AK: &str = "BENCHACCESSKEY01";
 const SK: &str = "benchSecretKey0123456789abcdefgh";

@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d /usr/local/go/bin ] && export PATH="/usr/local/go/bin:$PATH"
 eval "$(scripts/setup-tools.sh)"
-exec cargo run --quiet --bin lso-quickstart
+exec cargo run --quiet -p lso-sim --bin lso-quickstart

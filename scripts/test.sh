@@ -15,7 +15,7 @@ tests/e2e/kstatus/build.sh >/dev/null
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --locked "$@" 2>&1 | tee "$log" || status=$?
+cargo test --locked --workspace "$@" 2>&1 | tee "$log" || status=$?
 awk '
   /^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
   /^(e2e|faults): [0-9]+ passed, [0-9]+ failed$/ { p += $2; f += $4 }

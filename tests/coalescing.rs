@@ -3,12 +3,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use live_snapshot_operator::sim::{FaultSettings, KeyPair, Simulator, spawn_local};
 use live_snapshot_operator::upstream::coalesce::Coalescing;
 use live_snapshot_operator::upstream::limiter::RateLimiter;
 use live_snapshot_operator::upstream::{
     Auth, ClientConfig, Credentials, LiveClient, LiveSnapshotConfig, ObsLocation, SnapshotApi,
 };
+use lso_sim::{FaultSettings, KeyPair, Simulator, spawn_local};
 
 const PROJECT: &str = "p0000000000000000000000000000000";
 

@@ -2,7 +2,7 @@
 //! real wire format and checks the real signature. Needs the SDK's virtualenv that
 //! `scripts/setup-tools.sh` makes (its python is found through `LSO_PYTHON`, or in the cache).
 
-use live_snapshot_operator::sim::{FaultSettings, KeyPair, spawn_local};
+use lso_sim::{FaultSettings, KeyPair, spawn_local};
 
 fn python() -> std::path::PathBuf {
     if let Some(p) = std::env::var_os("LSO_PYTHON") {

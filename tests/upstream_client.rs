@@ -4,12 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use live_snapshot_operator::sim::{FaultSettings, KeyPair, Simulator, Store, spawn_local};
 use live_snapshot_operator::upstream::model::codes;
 use live_snapshot_operator::upstream::{
     ApiError, Auth, ClientConfig, Credentials, ErrorClass, LiveClient, LiveSnapshotConfig,
     ObsLocation, SnapshotApi,
 };
+use lso_sim::{FaultSettings, KeyPair, Simulator, Store, spawn_local};
 
 const AK: &str = "TESTACCESSKEY";
 const SK: &str = "testSecretKey0123456789";

@@ -6,8 +6,8 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use live_snapshot_operator::sim::FaultSettings;
 use live_snapshot_operator::upstream::{LiveSnapshotConfig, ObsLocation};
+use lso_sim::FaultSettings;
 use serde_json::{Value, json};
 
 use crate::harness::{Scenario, Shared, spec};

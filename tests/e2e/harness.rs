@@ -11,11 +11,11 @@ use kube::Api;
 use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use live_snapshot_operator::controller::{self, Settings};
 use live_snapshot_operator::credentials::CloudDefaults;
-use live_snapshot_operator::devenv::ControlPlane;
 use live_snapshot_operator::metrics::Metrics;
 use live_snapshot_operator::resource::LiveSnapshotTemplate;
-use live_snapshot_operator::sim::{FaultSettings, KeyPair, Simulator, spawn_local};
 use live_snapshot_operator::upstream::{Auth, Credentials, LiveSnapshotConfig};
+use lso_sim::devenv::ControlPlane;
+use lso_sim::{FaultSettings, KeyPair, Simulator, spawn_local};
 
 pub const AK: &str = "E2EACCESSKEY0001";
 pub const SK: &str = "e2eSecretKey0123456789abcdefghijk";
@@ -50,7 +50,7 @@ impl Shared {
     pub async fn start(suite: &str, logs: Arc<Mutex<Vec<u8>>>) -> Arc<Self> {
         let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let started = Instant::now();
-        let tools = live_snapshot_operator::devenv::tools_dir(&repo).expect("control-plane tools");
+        let tools = lso_sim::devenv::tools_dir(&repo).expect("control-plane tools");
         let cp = ControlPlane::start(&tools)
             .await
             .expect("control plane starts");

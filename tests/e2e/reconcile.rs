@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use kube::ResourceExt;
 use kube::api::DeleteParams;
-use live_snapshot_operator::sim::FaultSettings;
 use live_snapshot_operator::upstream::{LiveSnapshotConfig, ObsLocation};
+use lso_sim::FaultSettings;
 use serde_json::json;
 
 use crate::harness::{PROJECT, Scenario, Shared, condition, eventually, spec, with};

@@ -9,8 +9,8 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Api;
 use kube::api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use live_snapshot_operator::resource::{LiveSnapshotTemplate, OwnershipState};
-use live_snapshot_operator::sim::{FaultSettings, KeyPair};
 use live_snapshot_operator::upstream::{LiveSnapshotConfig, ObsLocation};
+use lso_sim::{FaultSettings, KeyPair};
 use serde_json::json;
 
 use crate::harness::{AK, PROJECT, SK, Scenario, Shared, condition, eventually, spec, with};

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams};
-use live_snapshot_operator::sim::{FaultSettings, KeyPair};
 use live_snapshot_operator::upstream::{LiveSnapshotConfig, ObsLocation};
+use lso_sim::{FaultSettings, KeyPair};
 use serde_json::json;
 
 use crate::checker::{Ground, check, settle};

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
-use live_snapshot_operator::sim::{AuthConfig, FaultSettings, KeyPair, Simulator, Store, serve};
+use lso_sim::{AuthConfig, FaultSettings, KeyPair, Simulator, Store, serve};
 
 /// A local stand-in for Huawei Cloud Live's snapshot-template API
 /// (`/v1/{project_id}/stream/snapshot`: GET list, POST create, PUT update, DELETE delete).

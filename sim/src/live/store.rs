@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use crate::upstream::LiveSnapshotConfig;
+use live_snapshot_operator::upstream::LiveSnapshotConfig;
 
 type Key = (String, String, String);
 

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use kube::Api;
 use live_snapshot_operator::controller::{self, Settings};
 use live_snapshot_operator::credentials::CloudDefaults;
-use live_snapshot_operator::devenv::{ControlPlane, tools_dir};
 use live_snapshot_operator::metrics::Metrics;
 use live_snapshot_operator::resource::LiveSnapshotTemplate;
-use live_snapshot_operator::sim::{FaultSettings, KeyPair, spawn_local};
 use live_snapshot_operator::upstream::{Auth, Credentials};
+use lso_sim::devenv::{ControlPlane, tools_dir};
+use lso_sim::{FaultSettings, KeyPair, spawn_local};
 
 const SIM_ADDR: &str = "127.0.0.1:8443";
 const AK: &str = "SIMACCESSKEY0000";

@@ -126,11 +126,9 @@ impl Faults {
             g.settings.fail_next -= 1;
             return Verdict::Fail {
                 status: g.settings.fail_next_status.unwrap_or(500),
-                code: g
-                    .settings
-                    .fail_next_code
-                    .clone()
-                    .unwrap_or_else(|| crate::upstream::model::codes::INTERNAL.into()),
+                code: g.settings.fail_next_code.clone().unwrap_or_else(|| {
+                    live_snapshot_operator::upstream::model::codes::INTERNAL.into()
+                }),
             };
         }
         let roll = |rates: &BTreeMap<String, f64>| {
@@ -140,11 +138,9 @@ impl Faults {
         if roll(&g.settings.error_rate) {
             return Verdict::Fail {
                 status: g.settings.error_status.unwrap_or(500),
-                code: g
-                    .settings
-                    .error_code
-                    .clone()
-                    .unwrap_or_else(|| crate::upstream::model::codes::INTERNAL.into()),
+                code: g.settings.error_code.clone().unwrap_or_else(|| {
+                    live_snapshot_operator::upstream::model::codes::INTERNAL.into()
+                }),
             };
         }
         if roll(&g.settings.hang_rate) {

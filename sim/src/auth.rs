@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::http::HeaderMap;
 
-use crate::upstream::signer;
+use live_snapshot_operator::upstream::signer;
 
 #[derive(Clone)]
 pub struct KeyPair {

@@ -11,12 +11,12 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 
-use super::auth::{self, AuthConfig};
-use super::faults::{FaultSettings, Faults, Verdict};
 use super::store::Store;
 use super::validate::validate;
-use crate::upstream::model::{ErrorBody, ListResponse, LiveSnapshotConfig, codes};
-use crate::upstream::signer;
+use crate::auth::{self, AuthConfig};
+use crate::faults::{FaultSettings, Faults, Verdict};
+use live_snapshot_operator::upstream::model::{ErrorBody, ListResponse, LiveSnapshotConfig, codes};
+use live_snapshot_operator::upstream::signer;
 
 /// One committed write, in the order the simulator made them: the ground truth that fault tests
 /// check promises against.
@@ -58,7 +58,7 @@ impl Simulator {
     }
 
     /// Accepts exactly `keys` from now on (tokens unchanged): a rotation revokes the old key.
-    pub fn set_keys(&self, keys: Vec<super::KeyPair>) {
+    pub fn set_keys(&self, keys: Vec<crate::KeyPair>) {
         let mut auth = self.auth.write().unwrap_or_else(|p| p.into_inner());
         let tokens = std::mem::take(&mut auth.tokens);
         let skew = auth.max_skew;
@@ -127,7 +127,7 @@ pub async fn serve(
 /// the runtime stops.
 pub async fn spawn_local(
     addr: &str,
-    keys: Vec<super::KeyPair>,
+    keys: Vec<crate::KeyPair>,
     tokens: Vec<String>,
     faults: FaultSettings,
 ) -> std::io::Result<(Arc<Simulator>, String)> {
@@ -413,7 +413,7 @@ fn broken_listing(
             domain: domain.to_string(),
             app_name: format!("ghost-{offset}"),
             time_interval: 10,
-            obs_location: crate::upstream::ObsLocation {
+            obs_location: live_snapshot_operator::upstream::ObsLocation {
                 bucket: "ghost".into(),
                 location: "cn-north-4".into(),
                 object: "ghost/".into(),
