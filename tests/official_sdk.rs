@@ -4,6 +4,46 @@
 
 use lso_sim::{FaultSettings, KeyPair, spawn_local};
 
+/// Runs one of the SDK scripts in tests/sdk, requires it to pass `steps` steps, and checks
+/// that every operation in `ops` reached the simulator and one wrong key was refused.
+async fn run_script(
+    script: &str,
+    args: &[&str],
+    steps: usize,
+    stats: impl Fn() -> lso_sim::Stats,
+    ops: &[&str],
+) {
+    let py = python();
+    assert!(
+        py.exists(),
+        "{} is missing: run scripts/setup-tools.sh (or set LSO_PYTHON)",
+        py.display()
+    );
+    let script = format!("{}/tests/sdk/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = tokio::process::Command::new(&py)
+        .arg(&script)
+        .args(args)
+        .output()
+        .await
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{script} failed");
+    assert!(stdout.contains(&format!("sdk: {steps} passed, 0 failed")));
+    let stats = stats();
+    for op in ops {
+        assert!(
+            stats.calls.get(*op).copied().unwrap_or(0) >= 1,
+            "{op} reached the simulator"
+        );
+    }
+    assert_eq!(
+        stats.statuses.get(&401),
+        Some(&1),
+        "the wrong secret key was refused once"
+    );
+}
+
 fn python() -> std::path::PathBuf {
     if let Some(p) = std::env::var_os("LSO_PYTHON") {
         return p.into();
@@ -14,12 +54,6 @@ fn python() -> std::path::PathBuf {
 
 #[tokio::test]
 async fn official_python_sdk_round_trip_and_wrong_key() {
-    let py = python();
-    assert!(
-        py.exists(),
-        "{} is missing: run scripts/setup-tools.sh (or set LSO_PYTHON)",
-        py.display()
-    );
     let (ak, sk, project) = (
         "SDKTESTAK000001",
         "sdkTestSecretKey0123456789",
@@ -33,27 +67,54 @@ async fn official_python_sdk_round_trip_and_wrong_key() {
     )
     .await
     .unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/official_sdk.py");
-    let out = tokio::process::Command::new(&py)
-        .args([script, &endpoint, ak, sk, project])
-        .output()
-        .await
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "the official SDK script failed");
-    assert!(stdout.contains("sdk: 5 passed, 0 failed"));
-    let stats = sim.faults.stats();
-    for op in ["create", "list", "update", "delete"] {
-        assert!(
-            stats.calls.get(op).copied().unwrap_or(0) >= 1,
-            "{op} reached the simulator"
-        );
-    }
-    assert_eq!(
-        stats.statuses.get(&401),
-        Some(&1),
-        "the wrong secret key was refused once"
-    );
+    run_script(
+        "official_sdk.py",
+        &[&endpoint, ak, sk, project],
+        5,
+        || sim.faults.stats(),
+        &["create", "list", "update", "delete"],
+    )
+    .await;
     assert!(sim.store.is_empty());
+}
+
+#[tokio::test]
+async fn official_vod_sdk_task_pages_cover_and_wrong_key() {
+    use lso_sim::vod::{AssetState, spawn_local};
+    let (ak, sk, project, asset) = (
+        "SDKVODAK0000001",
+        "sdkVodSecretKey0123456789",
+        "0123456789abcdef0123456789abcdef",
+        "6e76f92034ceae2fcdcef9413221511f",
+    );
+    let (sim, endpoint) = spawn_local(
+        "127.0.0.1:0",
+        vec![KeyPair::new(ak, sk)],
+        FaultSettings::default(),
+    )
+    .await
+    .unwrap();
+    sim.store
+        .set_task_delay(std::time::Duration::from_millis(300));
+    sim.store
+        .put_asset(project, asset, AssetState::Published, 150);
+    run_script(
+        "official_vod_sdk.py",
+        &[&endpoint, ak, sk, project, asset],
+        8,
+        || sim.faults.stats(),
+        &[
+            "create_task",
+            "thumbnail_details",
+            "set_cover",
+            "show_asset",
+            "delete_thumbnails",
+        ],
+    )
+    .await;
+    assert_eq!(
+        sim.store.task_count(),
+        0,
+        "the task's snapshots were deleted"
+    );
 }

@@ -197,3 +197,85 @@ proptest! {
         prop_assert_eq!(a, signer::authorization(AK, SK, DATE, &req2));
     }
 }
+
+/// docs/vod-api.md V1-V6: the same signer over the VOD routes, with the minimal header set and
+/// with the full Python client's (which also signs its User-Agent).
+#[test]
+fn official_vod_sdk_vectors() {
+    const VOD_HOST: &str = "vod.cn-north-4.myhuaweicloud.com";
+    let cover = br#"{"thumbnailUrl": "https://355.cdn-vod.huaweicloud.com/shield/asset/6e76f92034ceae2fcdcef9413221511f/snapshot/sample/0.jpg"}"#;
+    assert_eq!(cover.len(), 123);
+    let details = format!("/v1/{PROJECT}/asset/thumbnail/details");
+    let cover_path = format!("/v1.0/{PROJECT}/asset/cover");
+    let asset = format!("/v1.0/{PROJECT}/asset/details");
+    let details_q = q(&[
+        ("task_id", "7d3c1f0e2a4b4c5d8e9f0a1b2c3d4e5f"),
+        ("offset", "0"),
+        ("limit", "100"),
+    ]);
+    let asset_q = q(&[
+        ("categories", "thumbnail_info"),
+        ("asset_id", "6e76f92034ceae2fcdcef9413221511f"),
+        ("categories", "base_info"),
+    ]);
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        &'a [(String, String)],
+        &'a [u8],
+        &'a str,
+        &'a str,
+    );
+    let cases: [Case; 3] = [
+        (
+            "GET",
+            &details,
+            &details_q,
+            b"",
+            "a817ed41d9ec4c50cd26f261507518e6cbf3cc54a92379c2efb30a24d6715c6e",
+            "1428924d2cea65efe6dfcac6fa667e1ac52d523366103928e6c507e1f5f394d3",
+        ),
+        (
+            "PUT",
+            &cover_path,
+            &[],
+            cover,
+            "c9165febd96385f8b96a622d0f39939e58eeb33ae0c17356418e41afd9791dc6",
+            "51fc36da5b69d24ed4c2781f55d581363b75f179d4ffe49a29f81732be765ba6",
+        ),
+        (
+            "GET",
+            &asset,
+            &asset_q,
+            b"",
+            "4e982fbc1bdfec234a44751c664bb906bea166c589dd544c0136b49823ee59f4",
+            "05c1f08d357a847359e26e4dc0f5f91f7e8bfb88bafbfef697e55fa2f1fb058d",
+        ),
+    ];
+    for (method, path, query, body, minimal, python) in cases {
+        for (with_agent, want) in [(false, minimal), (true, python)] {
+            let mut headers = q(&[
+                ("Content-Type", "application/json"),
+                ("Host", VOD_HOST),
+                ("X-Project-Id", PROJECT),
+                ("X-Sdk-Date", DATE),
+            ]);
+            if with_agent {
+                headers.push(("User-Agent".into(), "huaweicloud-usdk-python/3.0".into()));
+            }
+            let req = SignableRequest {
+                method,
+                path,
+                query,
+                headers: &headers,
+                body,
+            };
+            let signed = signer::signed_header_names(&headers);
+            assert_eq!(
+                signer::signature(SK, DATE, &req, &signed),
+                want,
+                "{method} {path} (user agent signed: {with_agent})"
+            );
+        }
+    }
+}
