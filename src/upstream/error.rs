@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::model::codes;
+use super::vod::codes as vod_codes;
 
 /// The upstream operation an error came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -11,6 +12,18 @@ pub enum Operation {
     Create,
     Update,
     Delete,
+    /// VOD: ShowAssetDetail.
+    ShowAsset,
+    /// VOD: ListThumbnailInfo, the snapshot tasks of an asset.
+    ListTasks,
+    /// VOD: ListThumbnailDetails, the results of one task.
+    ThumbnailDetails,
+    /// VOD: CreateAssetProcessTask with snapshot settings.
+    CreateTask,
+    /// VOD: UpdateCoverByThumbnail.
+    SetCover,
+    /// VOD: DeleteThumbnails.
+    DeleteThumbnails,
 }
 
 impl Operation {
@@ -20,7 +33,24 @@ impl Operation {
             Operation::Create => "create",
             Operation::Update => "update",
             Operation::Delete => "delete",
+            Operation::ShowAsset => "show_asset",
+            Operation::ListTasks => "list_tasks",
+            Operation::ThumbnailDetails => "thumbnail_details",
+            Operation::CreateTask => "create_task",
+            Operation::SetCover => "set_cover",
+            Operation::DeleteThumbnails => "delete_thumbnails",
         }
+    }
+
+    /// A read: its refusal says nothing about the spec.
+    pub fn is_read(self) -> bool {
+        matches!(
+            self,
+            Operation::List
+                | Operation::ShowAsset
+                | Operation::ListTasks
+                | Operation::ThumbnailDetails
+        )
     }
 }
 
@@ -76,6 +106,9 @@ pub enum ErrorClass {
     NotFound,
     /// Create of a template that already exists.
     AlreadyExists,
+    /// The resource exists but is not in a state that allows this yet (a VOD asset still
+    /// transcoding): retry later, without counting it as a failure of the spec.
+    NotReady,
 }
 
 impl ApiError {
@@ -89,7 +122,7 @@ impl ApiError {
                 ..
             } => match classify(*status, code, *retry_after) {
                 // A read the service refuses says nothing about the spec: retry it.
-                ErrorClass::Terminal if *operation == Operation::List => ErrorClass::Transient,
+                ErrorClass::Terminal if operation.is_read() => ErrorClass::Transient,
                 class => class,
             },
             ApiError::Timeout { .. } | ApiError::Transport { .. } => ErrorClass::Transient,
@@ -127,7 +160,15 @@ fn classify(status: u16, code: &str, retry_after: Option<Duration>) -> ErrorClas
         codes::ALREADY_EXISTS => return ErrorClass::AlreadyExists,
         codes::NOT_FOUND => return ErrorClass::NotFound,
         codes::DATABASE_FAILED | codes::STATE_NOT_ALLOWED => return ErrorClass::Transient,
-        codes::THROTTLED => return ErrorClass::Throttled(retry_after),
+        codes::THROTTLED | vod_codes::THROTTLED_GW => return ErrorClass::Throttled(retry_after),
+        vod_codes::NOT_PUBLISHED | vod_codes::STATE_NOT_ALLOWED => return ErrorClass::NotReady,
+        vod_codes::NOT_FOUND => return ErrorClass::NotFound,
+        vod_codes::AUTH_FAILED | vod_codes::AUTH_FAILED_VST | vod_codes::TENANT_MISMATCH => {
+            return ErrorClass::Auth;
+        }
+        vod_codes::INTERNAL | vod_codes::INTERNAL_COMM | vod_codes::INTERNAL_VST => {
+            return ErrorClass::Transient;
+        }
         codes::SIGNATURE_FAILED
         | codes::SIGNATURE_FAILED_GW
         | codes::NO_PERMISSION

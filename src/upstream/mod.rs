@@ -6,9 +6,11 @@ pub mod client;
 pub mod coalesce;
 pub mod endpoint;
 pub mod error;
+pub mod gateway;
 pub mod limiter;
 pub mod model;
 pub mod signer;
+pub mod vod;
 
 pub use api::SnapshotApi;
 pub use client::{Auth, ClientConfig, Credentials, LiveClient};

@@ -17,28 +17,8 @@ pub enum AssetState {
     Published,
 }
 
-/// The `thumbnail` object of CreateAssetProcessTask, as sent.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct ThumbnailParams {
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub time: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dots: Option<Vec<i64>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quantity: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quantity_time: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cover_position: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub format: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aspect_ratio: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_length: Option<i64>,
-}
+/// The `thumbnail` object as sent: the operator client's wire model, so the two cannot drift.
+pub use live_snapshot_operator::upstream::vod::ThumbnailPara as ThumbnailParams;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Snapshot {
