@@ -63,8 +63,87 @@ struct Args {
     bench: bool,
 }
 
+/// Kubernetes API writes (POST, PUT, PATCH, DELETE) by what they wrote, from kube-apiserver's
+/// own `apiserver_request_total`.
+#[derive(Clone, Debug, Default)]
+struct KubeWrites(std::collections::BTreeMap<String, u64>);
+
+impl KubeWrites {
+    async fn read(client: &kube::Client) -> Self {
+        let req = http::Request::get("/metrics")
+            .body(Vec::new())
+            .expect("request");
+        let text = client.request_text(req).await.unwrap_or_default();
+        let mut out = std::collections::BTreeMap::new();
+        for line in text
+            .lines()
+            .filter(|l| l.starts_with("apiserver_request_total{"))
+        {
+            let label = |name: &str| {
+                line.split(&format!("{name}=\""))
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let verb = label("verb");
+            let resource = label("resource");
+            if !matches!(verb.as_str(), "POST" | "PUT" | "PATCH" | "DELETE" | "APPLY")
+                || !matches!(resource.as_str(), "livesnapshottemplates" | "events")
+            {
+                continue;
+            }
+            let sub = label("subresource");
+            let key = match (resource.as_str(), sub.as_str(), verb.as_str()) {
+                ("events", _, _) => "Events",
+                (_, "status", _) => "status",
+                // The benchmark's own creates, not the operator's writes.
+                (_, _, "POST") => continue,
+                _ => "object (finalizer)",
+            }
+            .to_string();
+            let n: f64 = line
+                .rsplit(' ')
+                .next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0);
+            *out.entry(key).or_insert(0) += n as u64;
+        }
+        KubeWrites(out)
+    }
+
+    fn since(&self, before: &KubeWrites) -> KubeWrites {
+        KubeWrites(
+            self.0
+                .iter()
+                .map(|(k, v)| (k.clone(), v - before.0.get(k).copied().unwrap_or(0)))
+                .collect(),
+        )
+    }
+
+    fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+}
+
+/// Successful reconciles so far, from the operator's /metrics.
+async fn reconciled(metrics_url: &str) -> u64 {
+    let Ok(resp) = reqwest::get(metrics_url).await else {
+        return 0;
+    };
+    let text = resp.text().await.unwrap_or_default();
+    text.lines()
+        .filter(|l| l.starts_with("live_snapshot_operator_reconciles_total{result=\"success\"}"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
 struct Figures {
     mode: String,
+    kube_writes: KubeWrites,
+    restart_calls: Stats,
+    restart_writes: KubeWrites,
+    restart_confirmed: Duration,
     converge: Duration,
     floor_writes: Duration,
     floor_confirmed: Duration,
@@ -129,6 +208,13 @@ async fn run_mode(
     .await
     .unwrap();
 
+    let metrics_addr = if args.metrics_addr.ends_with(":0") {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        l.local_addr().expect("addr").to_string()
+    } else {
+        args.metrics_addr.clone()
+    };
+    let metrics_url = format!("http://{metrics_addr}/metrics");
     let start_operator = |resync: u64| {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_live-snapshot-operator"))
             .args([
@@ -153,7 +239,7 @@ async fn run_mode(
                 "--concurrency",
                 &args.concurrency.to_string(),
                 "--http-addr",
-                &args.metrics_addr,
+                &metrics_addr,
                 "--log-level",
                 "warn",
             ])
@@ -170,6 +256,7 @@ async fn run_mode(
     let pid = operator.id().expect("pid");
 
     let api: Api<LiveSnapshotTemplate> = Api::namespaced(client.clone(), "bench");
+    let writes_before = KubeWrites::read(&client).await;
     let started = Instant::now();
     futures::stream::iter(0..args.n)
         .map(|i| {
@@ -213,6 +300,7 @@ async fn run_mode(
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let converge = started.elapsed();
+    let kube_writes = KubeWrites::read(&client).await.since(&writes_before);
     let calls = sim.faults.stats();
     sim.faults.reset_stats();
     eprintln!(
@@ -254,6 +342,25 @@ async fn run_mode(
     lat.sort();
     let rest = proc_status(pid, "VmRSS:");
     peak = peak.max(proc_status(pid, "VmHWM:"));
+    let _ = operator.start_kill();
+    let _ = operator.wait().await;
+
+    // A restart on the converged fleet: the start-up pass confirms every object; count its
+    // upstream calls and Kubernetes writes, and the time until every object was confirmed.
+    sim.faults.reset_stats();
+    let writes_before = KubeWrites::read(&client).await;
+    let restarted = Instant::now();
+    let mut operator = start_operator(3600);
+    while reconciled(&metrics_url).await < args.n as u64 {
+        assert!(
+            restarted.elapsed() < Duration::from_secs(600),
+            "restart never confirmed every object"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let restart_confirmed = restarted.elapsed();
+    let restart_calls = sim.faults.stats();
+    let restart_writes = KubeWrites::read(&client).await.since(&writes_before);
     let _ = operator.start_kill();
     let _ = operator.wait().await;
 
@@ -302,6 +409,10 @@ async fn run_mode(
     let pages = (n / d / 100.0).ceil().max(1.0);
     Figures {
         mode: mode.to_string(),
+        kube_writes,
+        restart_calls,
+        restart_writes,
+        restart_confirmed,
         converge,
         floor_writes: Duration::from_secs_f64((n + d * pages) / cap),
         floor_confirmed: Duration::from_secs_f64((2.0 * n + d * pages) / cap),
@@ -389,6 +500,29 @@ fn main() {
         format!("{:.3}", writes(&f.calls) as f64 / n)
     });
     row("429 answers", &|f| f.calls.throttled.to_string());
+    row("Kubernetes writes per template", &|f| {
+        format!("{:.2}", f.kube_writes.total() as f64 / n)
+    });
+    for kind in ["object (finalizer)", "status", "Events"] {
+        row(&format!("  {kind}"), &|f| {
+            format!(
+                "{:.2}",
+                f.kube_writes.0.get(kind).copied().unwrap_or(0) as f64 / n
+            )
+        });
+    }
+    row("restart: time until all confirmed", &|f| {
+        secs(f.restart_confirmed)
+    });
+    row("restart: upstream calls", &|f| {
+        total(&f.restart_calls).to_string()
+    });
+    row("restart: upstream writes", &|f| {
+        writes(&f.restart_calls).to_string()
+    });
+    row("restart: Kubernetes writes", &|f| {
+        f.restart_writes.total().to_string()
+    });
     row("one full resync: upstream calls", &|f| {
         total(&f.resync_calls).to_string()
     });

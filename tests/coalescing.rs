@@ -132,3 +132,71 @@ async fn the_rate_limit_keeps_under_the_quota() {
         "20 calls at 9/s take over two seconds"
     );
 }
+
+/// New objects share one listing that started after their reconciles began, and its absence
+/// counts only when the listing is complete and consistent; otherwise a targeted read decides.
+#[tokio::test]
+async fn new_objects_share_a_listing_that_proves_absence() {
+    let (sim, endpoint) = sim().await;
+    for i in 0..150 {
+        sim.store
+            .insert_new(PROJECT, template(&format!("app-{i:03}")))
+            .unwrap();
+    }
+    let api = Arc::new(Coalescing::new(
+        Arc::new(client(&endpoint)),
+        Duration::from_secs(30),
+    ));
+    let began = Instant::now();
+    let news = (0..40).map(|i| {
+        let api = api.clone();
+        async move {
+            api.observe_new("d.example.com", &format!("new-{i}"), began)
+                .await
+        }
+    });
+    let found = futures::future::join_all(news).await;
+    assert!(found.iter().all(|r| matches!(r, Ok(None))));
+    assert_eq!(
+        calls(&sim, "list"),
+        2,
+        "40 new objects: one listing of two pages, no targeted read"
+    );
+    // A reconcile that began after that listing started does not trust it.
+    let later = Instant::now();
+    sim.store.insert_new(PROJECT, template("new-late")).unwrap();
+    assert!(
+        api.observe_new("d.example.com", "new-late", later)
+            .await
+            .unwrap()
+            .is_some(),
+        "a listing started before this reconcile is not proof"
+    );
+    assert_eq!(calls(&sim, "list"), 4, "a new listing of two pages");
+
+    // A listing whose pages disagree (the service's total is off) proves nothing: each absent
+    // template is confirmed by a targeted read.
+    sim.faults.set(FaultSettings {
+        total_offset: 7,
+        ..Default::default()
+    });
+    let again = Instant::now();
+    assert_eq!(
+        api.observe_new("d.example.com", "ghost", again)
+            .await
+            .unwrap(),
+        None
+    );
+    let lists = calls(&sim, "list");
+    assert_eq!(
+        api.observe_new("d.example.com", "ghost-2", again)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        calls(&sim, "list"),
+        lists + 1,
+        "the incomplete listing is reused, and absence is confirmed by a targeted read"
+    );
+}

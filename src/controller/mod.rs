@@ -100,10 +100,32 @@ pub struct Context {
     pub synced: tokio::sync::watch::Sender<Vec<bool>>,
     pub backoff: Backoff,
     pub metrics: Arc<Metrics>,
+    /// When this process first saw each object not yet settled upstream: a domain listing
+    /// started after that proves what the object needs to know (see `coalesce.rs`). Entries
+    /// leave when the object settles or goes, so the map holds the unsettled objects only.
+    pub first_seen: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 impl Context {
     /// Every object the operator sees, across scopes.
+    /// When this process first saw `obj` (now, if it never did before).
+    pub fn first_seen(&self, obj: &LiveSnapshotTemplate) -> std::time::Instant {
+        let mut seen = self.first_seen.lock().unwrap_or_else(|p| p.into_inner());
+        *seen
+            .entry(obj.uid().unwrap_or_default())
+            .or_insert_with(std::time::Instant::now)
+    }
+
+    /// Forgets when `obj` was first seen: it is settled upstream, or gone.
+    pub fn forget_seen(&self, obj: &LiveSnapshotTemplate) {
+        if let Some(uid) = obj.uid() {
+            self.first_seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&uid);
+        }
+    }
+
     pub fn all_templates(&self) -> Vec<Arc<LiveSnapshotTemplate>> {
         self.stores.iter().flat_map(|s| s.state()).collect()
     }
@@ -173,6 +195,7 @@ pub async fn run(
         claims: ownership::Claims::default(),
         synced: tokio::sync::watch::Sender::new(vec![false; scopes.len()]),
         metrics: metrics.clone(),
+        first_seen: Default::default(),
     });
     let readiness = {
         let ctx = ctx.clone();
@@ -249,9 +272,13 @@ async fn scope_controller(
         .inspect_ok({
             let ctx = ctx.clone();
             move |ev| match ev {
-                watcher::Event::Apply(o) | watcher::Event::InitApply(o) => ctx.claims.learn(o),
+                watcher::Event::Apply(o) | watcher::Event::InitApply(o) => {
+                    ctx.claims.learn(o);
+                    ctx.first_seen(o);
+                }
                 watcher::Event::Delete(o) => {
                     ctx.claims.release(o);
+                    ctx.forget_seen(o);
                     ctx.backoff.reset(&ObjectRef::from_obj(o));
                 }
                 watcher::Event::InitDone => ctx.synced.send_modify(|s| s[index] = true),

@@ -195,9 +195,11 @@ async fn sync(
     let upstream = ctx.clients.get(&config)?;
     let want = desired(&obj.spec, auth_key);
 
-    // 3. Observe: from the domain's shared listing, except for an object not yet settled
-    //    upstream (most likely new: absence from a listing would need a targeted read anyway)
-    //    and for a reconcile a user asked for.
+    // 3. Observe. A reconcile a user asked for reads the template itself. An object not yet
+    //    settled upstream (new, or with an unanswered create) needs proof of absence: a domain
+    //    listing started after this process first saw the object and complete, shared with
+    //    the other new objects of the domain, or else a targeted read. A settled object reads
+    //    the domain's shared listing.
     let requested = reconcile_request(obj)
         .is_some_and(|r| current.last_handled_reconcile_at.as_deref() != Some(r));
     let settled = current.at_provider.is_some()
@@ -205,9 +207,16 @@ async fn sync(
             .ownership
             .as_ref()
             .is_some_and(|o| o.state != OwnershipState::Creating);
-    let seen = if requested || !settled {
+    let seen = if requested {
         upstream.observe_fresh(domain, app).await?
+    } else if !settled {
+        // Any listing started after this process first saw the object reflects every write
+        // that came before it, ours included.
+        upstream
+            .observe_new(domain, app, ctx.first_seen(obj))
+            .await?
     } else {
+        ctx.forget_seen(obj);
         upstream.observe(domain, app).await?
     };
 

@@ -25,6 +25,25 @@ pub trait SnapshotApi: Send + Sync {
     }
     /// Every template of a domain, all pages.
     async fn list_domain(&self, domain: &str) -> Result<Vec<LiveSnapshotConfig>, ApiError>;
+    /// Like `list_domain`, and whether the listing was complete and consistent (see
+    /// [`super::client::Listing::complete`]); an implementation that cannot tell says false.
+    async fn list_domain_checked(
+        &self,
+        domain: &str,
+    ) -> Result<(Vec<LiveSnapshotConfig>, bool), ApiError> {
+        Ok((self.list_domain(domain).await?, false))
+    }
+    /// For an object not yet settled upstream (new, or with an unanswered create) that this
+    /// process first saw at `seen`: absence must be proven, by a complete listing started
+    /// after `seen` or by a targeted read.
+    async fn observe_new(
+        &self,
+        domain: &str,
+        app_name: &str,
+        _seen: std::time::Instant,
+    ) -> Result<Option<LiveSnapshotConfig>, ApiError> {
+        self.observe_fresh(domain, app_name).await
+    }
     async fn create(&self, config: &LiveSnapshotConfig) -> Result<(), ApiError>;
     async fn update(&self, config: &LiveSnapshotConfig) -> Result<(), ApiError>;
     async fn delete(&self, domain: &str, app_name: &str) -> Result<(), ApiError>;

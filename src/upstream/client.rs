@@ -168,6 +168,11 @@ impl LiveClient {
         let mut out = Listing::default();
         let mut page = 0u32;
         let mut max_pages = u32::MAX;
+        // Whether every page agreed on `total`, no item came twice, and the items add up to it:
+        // only such a listing proves that a template is absent.
+        let mut consistent = true;
+        let mut first_total = None;
+        let mut total = 0u64;
         while page < max_pages {
             if page >= MAX_PAGES {
                 return Err(ApiError::Decode {
@@ -176,7 +181,8 @@ impl LiveClient {
                 });
             }
             let resp = self.raw_page(domain, app_name, PAGE_LIMIT, page).await?;
-            let total = resp.total.max(0) as u64;
+            total = resp.total.max(0) as u64;
+            consistent &= *first_total.get_or_insert(total) == total;
             max_pages = max_pages.min(
                 total
                     .div_ceil(PAGE_LIMIT as u64)
@@ -187,6 +193,7 @@ impl LiveClient {
             for item in resp.items {
                 let id = identity(&item);
                 if !seen.insert(id.clone()) {
+                    consistent = false;
                     continue;
                 }
                 match serde_json::from_value::<LiveSnapshotConfig>(item) {
@@ -200,6 +207,7 @@ impl LiveClient {
             }
             page += 1;
         }
+        out.complete = consistent && out.unreadable.is_empty() && seen.len() as u64 == total;
         Ok(out)
     }
 
@@ -235,6 +243,9 @@ pub struct Listing {
     pub items: Vec<LiveSnapshotConfig>,
     /// (domain, app_name, why) of items the service sent that do not parse.
     pub unreadable: Vec<(String, String, String)>,
+    /// The pages agreed on `total`, no item came twice, every item parsed, and they add up to
+    /// `total`: absence from such a listing is as good as a targeted read's.
+    pub complete: bool,
 }
 
 /// The (domain, app_name) of a raw item, as far as it says.
@@ -280,6 +291,14 @@ impl SnapshotApi for LiveClient {
 
     async fn list_domain(&self, domain: &str) -> Result<Vec<LiveSnapshotConfig>, ApiError> {
         self.list_all(domain, None).await
+    }
+
+    async fn list_domain_checked(
+        &self,
+        domain: &str,
+    ) -> Result<(Vec<LiveSnapshotConfig>, bool), ApiError> {
+        let listing = self.list(domain, None).await?;
+        Ok((listing.items, listing.complete))
     }
 
     async fn create(&self, config: &LiveSnapshotConfig) -> Result<(), ApiError> {

@@ -1,8 +1,11 @@
 //! Coalesced observation: one listing of a domain (all pages) answers every template of that
 //! domain for a short window, with at most one listing of a domain in flight. Writes update the
-//! cached listing. A template missing from a listing is confirmed by a targeted read, because
-//! the API's domain-wide paging is known to be unreliable: coalescing may save calls, never
-//! cause a duplicate or a wrong write.
+//! cached listing. The API's domain-wide paging is known to be unreliable, so absence is taken
+//! from a listing only when that listing proves it: for an object not yet settled upstream, a
+//! listing that started after the operator first saw the object and came back complete and
+//! consistent (the pages agree on `total`, no duplicates, the items add up). Otherwise a
+//! template missing from a listing is confirmed by a targeted read. Coalescing may save calls, never cause a
+//! duplicate or a wrong write; a create's own "already exists" answer stays the last guard.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,7 +17,17 @@ use super::api::SnapshotApi;
 use super::error::ApiError;
 use super::model::LiveSnapshotConfig;
 
-type Listing = Option<(Instant, HashMap<String, LiveSnapshotConfig>)>;
+/// One domain's last listing.
+struct Entry {
+    /// When its first page was asked for: it reflects every write that finished before.
+    started: Instant,
+    /// When it came back: it serves resyncs for `window` from then.
+    finished: Instant,
+    complete: bool,
+    templates: HashMap<String, LiveSnapshotConfig>,
+}
+
+type Listing = Option<Entry>;
 
 pub struct Coalescing {
     inner: Arc<dyn SnapshotApi>,
@@ -38,21 +51,41 @@ impl Coalescing {
             // map holds the domains in use, not every domain ever seen.
             let window = self.window;
             d.retain(|_, slot| match slot.try_lock() {
-                Ok(l) => l.as_ref().is_some_and(|(at, _)| at.elapsed() < window),
+                Ok(l) => l.as_ref().is_some_and(|e| e.finished.elapsed() < window),
                 Err(_) => true,
             });
         }
         d.entry(domain.to_string()).or_default().clone()
     }
 
+    /// A listing of `domain` now, keeping only that domain's templates.
+    async fn list(&self, domain: &str) -> Result<Entry, ApiError> {
+        let started = Instant::now();
+        let (all, complete) = self.inner.list_domain_checked(domain).await?;
+        let before = all.len();
+        // A service that answers with another domain's templates must not make them stand in
+        // for this domain's, and such an answer proves nothing.
+        let templates: HashMap<String, LiveSnapshotConfig> = all
+            .into_iter()
+            .filter(|t| t.domain == domain)
+            .map(|t| (t.app_name.clone(), t))
+            .collect();
+        Ok(Entry {
+            started,
+            finished: Instant::now(),
+            complete: complete && templates.len() == before,
+            templates,
+        })
+    }
+
     /// Applies our own write to a cached listing, so the next reader sees it without a call.
     async fn record(&self, domain: &str, app: &str, value: Option<LiveSnapshotConfig>) {
         let slot = self.slot(domain);
         let mut listing = slot.lock().await;
-        if let Some((_, map)) = listing.as_mut() {
+        if let Some(entry) = listing.as_mut() {
             match value {
-                Some(v) => map.insert(app.to_string(), v),
-                None => map.remove(app),
+                Some(v) => entry.templates.insert(app.to_string(), v),
+                None => entry.templates.remove(app),
             };
         }
     }
@@ -76,19 +109,13 @@ impl SnapshotApi for Coalescing {
             let mut listing = slot.lock().await;
             let fresh = listing
                 .as_ref()
-                .is_some_and(|(at, _)| at.elapsed() < self.window);
+                .is_some_and(|e| e.finished.elapsed() < self.window);
             if !fresh {
-                let all = self.inner.list_domain(domain).await?;
-                // A service that answers with another domain's templates must not make them
-                // stand in for this domain's.
-                let map = all
-                    .into_iter()
-                    .filter(|t| t.domain == domain)
-                    .map(|t| (t.app_name.clone(), t))
-                    .collect();
-                *listing = Some((Instant::now(), map));
+                *listing = Some(self.list(domain).await?);
             }
-            listing.as_ref().and_then(|(_, m)| m.get(app_name).cloned())
+            listing
+                .as_ref()
+                .and_then(|e| e.templates.get(app_name).cloned())
         };
         match found {
             Some(t) => Ok(Some(t)),
@@ -99,6 +126,33 @@ impl SnapshotApi for Coalescing {
                 }
                 Ok(confirmed)
             }
+        }
+    }
+
+    async fn observe_new(
+        &self,
+        domain: &str,
+        app_name: &str,
+        seen: Instant,
+    ) -> Result<Option<LiveSnapshotConfig>, ApiError> {
+        let (found, proven) = {
+            let slot = self.slot(domain);
+            // The new objects of a domain queue here behind one listing (single flight) and
+            // share it, as long as it started after the operator first saw them.
+            let mut listing = slot.lock().await;
+            let usable = listing.as_ref().is_some_and(|e| e.started >= seen);
+            if !usable {
+                *listing = Some(self.list(domain).await?);
+            }
+            match listing.as_ref() {
+                Some(e) => (e.templates.get(app_name).cloned(), e.complete),
+                None => (None, false),
+            }
+        };
+        match found {
+            Some(t) => Ok(Some(t)),
+            None if proven => Ok(None),
+            None => self.observe_fresh(domain, app_name).await,
         }
     }
 
