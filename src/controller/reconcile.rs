@@ -195,11 +195,11 @@ async fn sync(
     let upstream = ctx.clients.get(&config)?;
     let want = desired(&obj.spec, auth_key);
 
-    // 3. Observe. A reconcile a user asked for reads the template itself. An object not yet
-    //    settled upstream (new, or with an unanswered create) needs proof of absence: a domain
-    //    listing started after this process first saw the object and complete, shared with
-    //    the other new objects of the domain, or else a targeted read. A settled object reads
-    //    the domain's shared listing.
+    // 3. Observe. A reconcile a user asked for, and an object with an unanswered create on
+    //    record, read the template itself. A new object needs proof of absence: a complete
+    //    domain listing started after this process first saw it, shared with the other new
+    //    objects of the domain, or else a targeted read. A settled object reads the domain's
+    //    shared listing.
     let requested = reconcile_request(obj)
         .is_some_and(|r| current.last_handled_reconcile_at.as_deref() != Some(r));
     let settled = current.at_provider.is_some()
@@ -207,11 +207,13 @@ async fn sync(
             .ownership
             .as_ref()
             .is_some_and(|o| o.state != OwnershipState::Creating);
-    let seen = if requested {
+    let seen = if requested || (!settled && current.ownership.is_some()) {
+        // An unanswered create of ours may land at any time, so no listing is proof against
+        // it: read the template itself.
         upstream.observe_fresh(domain, app).await?
     } else if !settled {
-        // Any listing started after this process first saw the object reflects every write
-        // that came before it, ours included.
+        // Never written by us: any complete listing started after this process first saw the
+        // object proves absence.
         upstream
             .observe_new(domain, app, ctx.first_seen(obj))
             .await?
