@@ -55,6 +55,10 @@ struct Args {
     /// back and wait until it has put them back (fills the dashboard's drift panel).
     #[arg(long, default_value_t = 0)]
     drift: usize,
+    /// Operator processes, each reconciling its shard of the objects with its share of
+    /// --operator-qps.
+    #[arg(long, default_value_t = 1)]
+    shards: u32,
     /// Address the operator serves /metrics on, for a Prometheus scraping the run
     /// (scripts/dashboard-picture.sh); any free port when unset.
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -126,6 +130,42 @@ impl KubeWrites {
     }
 }
 
+/// The operator processes of a run: one, or one per shard.
+struct Fleet {
+    procs: Vec<tokio::process::Child>,
+    urls: Vec<String>,
+}
+
+impl Fleet {
+    fn rss(&self, field: &str) -> Vec<u64> {
+        self.procs
+            .iter()
+            .map(|p| p.id().map(|pid| proc_status(pid, field)).unwrap_or(0))
+            .collect()
+    }
+
+    fn peaks(&self, peak: &mut [u64]) {
+        for (p, now) in peak.iter_mut().zip(self.rss("VmHWM:")) {
+            *p = (*p).max(now);
+        }
+    }
+
+    async fn reconciled(&self) -> u64 {
+        let mut n = 0;
+        for u in &self.urls {
+            n += reconciled(u).await;
+        }
+        n
+    }
+
+    async fn stop(&mut self) {
+        for p in &mut self.procs {
+            let _ = p.start_kill();
+            let _ = p.wait().await;
+        }
+    }
+}
+
 /// Successful reconciles so far, from the operator's /metrics.
 async fn reconciled(metrics_url: &str) -> u64 {
     let Ok(resp) = reqwest::get(metrics_url).await else {
@@ -149,8 +189,10 @@ struct Figures {
     floor_confirmed: Duration,
     calls: Stats,
     resync_calls: Stats,
-    peak_rss_kib: u64,
-    rest_rss_kib: u64,
+    /// Per shard.
+    peak_rss_kib: Vec<u64>,
+    /// Per shard.
+    rest_rss_kib: Vec<u64>,
     p50: Duration,
     p99: Duration,
 }
@@ -208,52 +250,73 @@ async fn run_mode(
     .await
     .unwrap();
 
-    let metrics_addr = if args.metrics_addr.ends_with(":0") {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
-        l.local_addr().expect("addr").to_string()
-    } else {
-        args.metrics_addr.clone()
-    };
-    let metrics_url = format!("http://{metrics_addr}/metrics");
-    let start_operator = |resync: u64| {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_live-snapshot-operator"))
-            .args([
-                "run",
-                "--endpoint",
-                &endpoint,
-                "--project-id",
-                PROJECT,
-                "--namespace",
-                "bench",
-                "--default-credentials-namespaces",
-                "bench",
-            ])
-            .args(["--observe", mode, "--resync-seconds", &resync.to_string()])
-            .args([
-                "--upstream-qps",
-                &args.operator_qps.to_string(),
-                "--upstream-burst",
-                "1",
-            ])
-            .args([
-                "--concurrency",
-                &args.concurrency.to_string(),
-                "--http-addr",
-                &metrics_addr,
-                "--log-level",
-                "warn",
-            ])
-            .env("KUBECONFIG", &cp.kubeconfig)
-            .env("CLOUD_SDK_AK", AK)
-            .env("CLOUD_SDK_SK", SK)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("operator binary")
+    // One metrics address per shard (the first may be fixed, for a Prometheus to scrape).
+    let metrics_addrs: Vec<String> = (0..args.shards)
+        .map(|i| {
+            if i == 0 && !args.metrics_addr.ends_with(":0") {
+                return args.metrics_addr.clone();
+            }
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+            l.local_addr().expect("addr").to_string()
+        })
+        .collect();
+    let shards = args.shards;
+    let start_operator = |resync: u64| -> Fleet {
+        let procs = (0..shards)
+            .map(|i| {
+                let mut cmd =
+                    tokio::process::Command::new(env!("CARGO_BIN_EXE_live-snapshot-operator"));
+                cmd.args([
+                    "run",
+                    "--endpoint",
+                    &endpoint,
+                    "--project-id",
+                    PROJECT,
+                    "--namespace",
+                    "bench",
+                    "--default-credentials-namespaces",
+                    "bench",
+                ])
+                .args(["--observe", mode, "--resync-seconds", &resync.to_string()])
+                // The shards split the budget, so that their sum stays under the cap.
+                .args([
+                    "--upstream-qps",
+                    &(args.operator_qps / f64::from(shards)).to_string(),
+                    "--upstream-burst",
+                    "1",
+                ])
+                .args([
+                    "--concurrency",
+                    &args.concurrency.to_string(),
+                    "--http-addr",
+                    &metrics_addrs[i as usize],
+                    "--log-level",
+                    "warn",
+                ])
+                .env("KUBECONFIG", &cp.kubeconfig)
+                .env("CLOUD_SDK_AK", AK)
+                .env("CLOUD_SDK_SK", SK)
+                // As the image and the chart run it (two malloc arenas, not one per thread).
+                .env("MALLOC_ARENA_MAX", "2")
+                .kill_on_drop(true);
+                if shards > 1 {
+                    cmd.args(["--shard", &format!("{i}/{shards}")]);
+                }
+                cmd.spawn().expect("operator binary")
+            })
+            .collect();
+        Fleet {
+            procs,
+            urls: metrics_addrs
+                .iter()
+                .map(|a| format!("http://{a}/metrics"))
+                .collect(),
+        }
     };
     // Convergence is measured with a resync longer than the run, so that no periodic check
     // competes for the upstream budget; the resync is measured afterwards on its own.
     let mut operator = start_operator(3600);
-    let pid = operator.id().expect("pid");
+    let mut peak = vec![0u64; shards as usize];
 
     let api: Api<LiveSnapshotTemplate> = Api::namespaced(client.clone(), "bench");
     let writes_before = KubeWrites::read(&client).await;
@@ -284,9 +347,8 @@ async fn run_mode(
                 .any(|c| c.type_ == "Ready" && c.status == "True")
         })
     };
-    let mut peak = 0;
     loop {
-        peak = peak.max(proc_status(pid, "VmHWM:"));
+        operator.peaks(&mut peak);
         let list = api.list(&ListParams::default()).await.unwrap();
         let n = list.items.iter().filter(|o| ready(o)).count();
         if n == args.n {
@@ -340,10 +402,9 @@ async fn run_mode(
         lat.push(t.elapsed());
     }
     lat.sort();
-    let rest = proc_status(pid, "VmRSS:");
-    peak = peak.max(proc_status(pid, "VmHWM:"));
-    let _ = operator.start_kill();
-    let _ = operator.wait().await;
+    let rest = operator.rss("VmRSS:");
+    operator.peaks(&mut peak);
+    operator.stop().await;
 
     // A restart on the converged fleet: the start-up pass confirms every object; count its
     // upstream calls and Kubernetes writes, and the time until every object was confirmed.
@@ -351,7 +412,7 @@ async fn run_mode(
     let writes_before = KubeWrites::read(&client).await;
     let restarted = Instant::now();
     let mut operator = start_operator(3600);
-    while reconciled(&metrics_url).await < args.n as u64 {
+    while operator.reconciled().await < args.n as u64 {
         assert!(
             restarted.elapsed() < Duration::from_secs(600),
             "restart never confirmed every object"
@@ -361,8 +422,7 @@ async fn run_mode(
     let restart_confirmed = restarted.elapsed();
     let restart_calls = sim.faults.stats();
     let restart_writes = KubeWrites::read(&client).await.since(&writes_before);
-    let _ = operator.start_kill();
-    let _ = operator.wait().await;
+    operator.stop().await;
 
     // One full resync of the converged fleet: restart the operator with the short period; once
     // the start-up pass is over and every object sits on its slot, count the calls of one period.
@@ -401,8 +461,7 @@ async fn run_mode(
             t.elapsed().as_secs_f64()
         );
     }
-    let _ = operator.start_kill();
-    let _ = operator.wait().await;
+    operator.stop().await;
     let n = args.n as f64;
     let d = args.domains as f64;
     let cap = f64::from(args.qps_cap);
@@ -540,12 +599,18 @@ fn main() {
             format!("{ratio:.0}x")
         );
     }
-    row("operator peak RSS", &|f| {
-        format!("{:.1} MiB", f.peak_rss_kib as f64 / 1024.0)
-    });
-    row("operator RSS at rest", &|f| {
-        format!("{:.1} MiB", f.rest_rss_kib as f64 / 1024.0)
-    });
+    let mib = |v: &[u64]| {
+        v.iter()
+            .map(|k| format!("{:.1}", *k as f64 / 1024.0))
+            .collect::<Vec<_>>()
+            .join(" + ")
+            + " MiB"
+    };
+    row("operator peak RSS (per shard)", &|f| mib(&f.peak_rss_kib));
+    row(
+        "operator RSS at rest (per shard)",
+        &|f| mib(&f.rest_rss_kib),
+    );
     row("spec change -> upstream update p50", &|f| {
         format!("{:.0} ms", f.p50.as_secs_f64() * 1000.0)
     });

@@ -52,6 +52,7 @@ buildah config \
   --port 8080 \
   --workingdir / \
   --env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
+  --env MALLOC_ARENA_MAX=2 \
   --label org.opencontainers.image.title=live-snapshot-operator \
   --label org.opencontainers.image.description="Kubernetes operator for Huawei Cloud Live snapshot templates" \
   --label org.opencontainers.image.source=https://github.com/live-snapshot-operator/live-snapshot-operator \

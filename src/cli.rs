@@ -210,6 +210,11 @@ pub struct RunArgs {
     /// Watch only these namespaces (comma-separated or repeated; default: all namespaces).
     #[arg(long = "namespace", env = "LSO_NAMESPACES", value_delimiter = ',')]
     pub namespaces: Vec<String>,
+    /// Reconcile only shard INDEX of COUNT (e.g. 0/2): the objects whose spec.domain hashes to
+    /// INDEX. Run COUNT deployments, one per index, and give each its share of --upstream-qps so
+    /// that their sum stays under the account's quota.
+    #[arg(long, env = "LSO_SHARD")]
+    pub shard: Option<crate::controller::shard::Shard>,
     /// Only objects matching this label selector, e.g. team=media.
     #[arg(long, env = "LSO_LABEL_SELECTOR")]
     pub label_selector: Option<String>,

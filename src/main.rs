@@ -162,6 +162,7 @@ async fn run_operator(args: RunArgs) -> Result<(), MainError> {
         label_selector: args.label_selector.clone(),
         reconcile_timeout: Duration::from_secs(args.reconcile_timeout_seconds.max(1)),
         fencing: Default::default(),
+        shard: args.shard,
     };
     let client = kube::Client::try_default().await?;
     let metrics = Arc::new(Metrics::new());

@@ -7,6 +7,7 @@ pub mod ownership;
 pub mod reconcile;
 pub mod report;
 pub mod schedule;
+pub mod shard;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,6 +68,8 @@ pub struct Settings {
     /// Longest one reconcile may take, every upstream call and retry included.
     pub reconcile_timeout: Duration,
     pub fencing: Fencing,
+    /// This process's slice of the objects; all of them when `None`.
+    pub shard: Option<shard::Shard>,
 }
 
 impl Default for Settings {
@@ -81,6 +84,7 @@ impl Default for Settings {
             upstream: UpstreamSettings::default(),
             reconcile_timeout: Duration::from_secs(120),
             fencing: Fencing::default(),
+            shard: None,
         }
     }
 }
@@ -107,7 +111,6 @@ pub struct Context {
 }
 
 impl Context {
-    /// Every object the operator sees, across scopes.
     /// When this process first saw `obj` (now, if it never did before).
     pub fn first_seen(&self, obj: &LiveSnapshotTemplate) -> std::time::Instant {
         let mut seen = self.first_seen.lock().unwrap_or_else(|p| p.into_inner());
@@ -126,6 +129,17 @@ impl Context {
         }
     }
 
+    /// When this process first saw `obj`, if it has not been settled since.
+    pub fn seen_since(&self, obj: &LiveSnapshotTemplate) -> Option<std::time::Instant> {
+        let uid = obj.uid()?;
+        self.first_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&uid)
+            .copied()
+    }
+
+    /// Every object the operator sees, across scopes.
     pub fn all_templates(&self) -> Vec<Arc<LiveSnapshotTemplate>> {
         self.stores.iter().flat_map(|s| s.state()).collect()
     }
@@ -259,8 +273,18 @@ async fn scope_controller(
     }
     // Reconcile on spec, annotation (pause, reconcile-requested-at), finalizer and deletion
     // changes, not on our own status writes: those would cost an upstream read each.
+    let shard = ctx.settings.shard;
     let objects = watcher(api, wc)
         .default_backoff()
+        // Another shard's objects are not cached here, nor reconciled, nor counted.
+        .try_filter(move |ev| {
+            futures::future::ready(match ev {
+                watcher::Event::Apply(o)
+                | watcher::Event::Delete(o)
+                | watcher::Event::InitApply(o) => shard.is_none_or(|s| s.owns(&o.spec.domain)),
+                watcher::Event::Init | watcher::Event::InitDone => true,
+            })
+        })
         // The cache holds every object for as long as the operator runs: keep only what the
         // reconcile reads (managed fields and kubectl's last-applied copy can triple an object).
         .modify(|o| {

@@ -198,8 +198,8 @@ async fn sync(
     // 3. Observe. A reconcile a user asked for, and an object with an unanswered create on
     //    record, read the template itself. A new object needs proof of absence: a complete
     //    domain listing started after this process first saw it, shared with the other new
-    //    objects of the domain, or else a targeted read. A settled object reads the domain's
-    //    shared listing.
+    //    objects of the domain, or else a targeted read; so does a settled object's first look
+    //    after a restart. Later looks read the domain's shared listing.
     let requested = reconcile_request(obj)
         .is_some_and(|r| current.last_handled_reconcile_at.as_deref() != Some(r));
     let settled = current.at_provider.is_some()
@@ -217,8 +217,13 @@ async fn sync(
         upstream
             .observe_new(domain, app, ctx.first_seen(obj))
             .await?
-    } else {
+    } else if let Some(since) = ctx.seen_since(obj) {
+        // The first look at a settled object since this process saw it (a restart): one
+        // listing per domain, started after the objects were seen, confirms them all.
+        let seen = upstream.observe_new(domain, app, since).await?;
         ctx.forget_seen(obj);
+        seen
+    } else {
         upstream.observe(domain, app).await?
     };
 

@@ -258,20 +258,64 @@ pub async fn event(
     action: &str,
     note: String,
 ) {
-    let ev = Event {
-        type_: if warning {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        },
-        reason: reason.into(),
-        note: Some(note),
-        action: action.into(),
-        secondary: None,
+    let reference = obj.object_ref(&());
+    let result = if warning {
+        // Warnings repeat (a failure retried, a conflict re-checked): the recorder folds them
+        // into one Event with a count, which needs its cache.
+        let ev = Event {
+            type_: EventType::Warning,
+            reason: reason.into(),
+            note: Some(note),
+            action: action.into(),
+            secondary: None,
+        };
+        ctx.recorder.publish(&ev, &reference).await
+    } else {
+        // A Normal event (created, updated, deleted) happens once: written directly, so the
+        // recorder's cache, which keeps every event for minutes, does not grow by one per
+        // template while a fleet converges.
+        normal_event(ctx, &reference, reason, action, note).await
     };
-    if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
+    if let Err(e) = result {
         tracing::warn!(error = %e, reason, "could not publish event");
     }
+}
+
+async fn normal_event(
+    ctx: &Context,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    reason: &str,
+    action: &str,
+    note: String,
+) -> Result<(), kube::Error> {
+    use k8s_openapi::api::events::v1::Event as K8sEvent;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+    let now = jiff::Timestamp::now();
+    let namespace = reference.namespace.clone().unwrap_or_default();
+    let event = K8sEvent {
+        action: Some(action.into()),
+        reason: Some(reason.into()),
+        event_time: Some(MicroTime(now)),
+        regarding: Some(reference.clone()),
+        note: Some(note),
+        metadata: ObjectMeta {
+            namespace: Some(namespace.clone()),
+            name: Some(format!(
+                "{}.{:x}",
+                reference.name.as_deref().unwrap_or(MANAGER),
+                now.as_nanosecond()
+            )),
+            ..Default::default()
+        },
+        reporting_controller: Some(MANAGER.into()),
+        reporting_instance: Some(MANAGER.into()),
+        type_: Some("Normal".into()),
+        ..Default::default()
+    };
+    Api::<K8sEvent>::namespaced(ctx.kube.clone(), &namespace)
+        .create(&kube::api::PostParams::default(), &event)
+        .await
+        .map(drop)
 }
 
 #[cfg(test)]

@@ -17,6 +17,10 @@ use super::api::SnapshotApi;
 use super::error::ApiError;
 use super::model::LiveSnapshotConfig;
 
+/// How long a domain's listing is kept for the new objects it may serve, when nothing else
+/// asks for the slot.
+const NEW_OBJECT_KEEP: Duration = Duration::from_secs(600);
+
 /// One domain's last listing.
 struct Entry {
     /// When its first page was asked for: it reflects every write that finished before.
@@ -47,11 +51,13 @@ impl Coalescing {
     fn slot(&self, domain: &str) -> Arc<tokio::sync::Mutex<Listing>> {
         let mut d = self.domains.lock().unwrap_or_else(|p| p.into_inner());
         if !d.contains_key(domain) {
-            // A listing past its window is never read again: drop those nobody is using, so the
-            // map holds the domains in use, not every domain ever seen.
-            let window = self.window;
+            // Drop the listings nobody is using that no longer serve: past the resync window,
+            // and old enough that the new objects they could prove absent for are done (a
+            // domain's new objects keep one listing busy for as long as a convergence takes
+            // to come round to them). The map holds the domains in use, not every domain seen.
+            let keep = self.window.max(NEW_OBJECT_KEEP);
             d.retain(|_, slot| match slot.try_lock() {
-                Ok(l) => l.as_ref().is_some_and(|e| e.finished.elapsed() < window),
+                Ok(l) => l.as_ref().is_some_and(|e| e.finished.elapsed() < keep),
                 Err(_) => true,
             });
         }

@@ -148,6 +148,7 @@ impl Scenario {
             upstream: Default::default(),
             reconcile_timeout: Duration::from_secs(30),
             fencing: Default::default(),
+            shard: None,
         }
     }
 

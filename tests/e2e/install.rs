@@ -97,6 +97,22 @@ pub async fn chart_lint_template_and_schema(shared: Arc<Shared>) {
         "watching listed namespaces needs no ClusterRole"
     );
     assert!(out.contains("secretName: live-default-credentials") && !out.contains("accessKey:"));
+    // Three shards: a Deployment, a Lease and a third of the upstream budget each.
+    assert_eq!(k.iter().filter(|x| *x == "Deployment").count(), 3);
+    for i in 0..3 {
+        for want in [
+            format!("name: lso-live-snapshot-operator-shard-{i}"),
+            format!("- --shard={i}/3"),
+            format!("- --leader-election-lease=lso-live-snapshot-operator-shard-{i}"),
+        ] {
+            assert!(out.contains(&want), "all-on render lacks {want}");
+        }
+    }
+    assert_eq!(
+        out.matches("- --upstream-qps=30").count(),
+        3,
+        "90 QPS split three ways"
+    );
 
     for (set, want) in [
         ("replicas=two", "got string, want integer"),
