@@ -402,6 +402,20 @@ async fn run_mode(
         lat.push(t.elapsed());
     }
     lat.sort();
+    // The last spec change's status write may still be on its way: let every object report
+    // its generation before the operator stops, so the restart below starts from a settled
+    // fleet and is not charged for the previous run's work.
+    loop {
+        let list = api.list(&ListParams::default()).await.unwrap();
+        let settled = list.items.iter().all(|o| {
+            ready(o)
+                && o.status.as_ref().and_then(|s| s.observed_generation) == o.metadata.generation
+        });
+        if settled {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let rest = operator.rss("VmRSS:");
     operator.peaks(&mut peak);
     operator.stop().await;
