@@ -1,44 +1,50 @@
-//! Client-side rate limit for upstream calls: a token bucket shared by every reconcile that uses
-//! one credential and project, so the operator stays under the account's quota instead of
-//! finding it through 429s.
+//! Client-side rate limit for upstream calls, shared by every reconcile that uses one credential
+//! and project, so the operator stays under the account's quota instead of finding it through
+//! 429s. A token bucket in its GCRA form: a schedule of call times, with `burst` calls of slack.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::Mutex;
+use tokio::time::Instant;
 
 pub struct RateLimiter {
-    qps: f64,
-    burst: f64,
-    state: Mutex<(f64, Instant)>,
+    /// Seconds between two calls at the steady rate; `None` when there is no limit.
+    interval: Option<Duration>,
+    /// How far ahead of the schedule a caller may go after a quiet spell: `burst - 1`
+    /// intervals.
+    tolerance: Duration,
+    /// The theoretical arrival time of the next call (GCRA). Calls are paced from this
+    /// schedule, never from when a sleeping caller happened to wake: a timer that fires a
+    /// millisecond late (tokio's resolution, a busy machine) would otherwise cost a
+    /// millisecond per call, about a tenth of the rate at 100 calls per second.
+    next: Mutex<Instant>,
 }
 
 impl RateLimiter {
     /// `qps` tokens per second, at most `burst` saved up. `qps <= 0` disables the limit.
     pub fn new(qps: f64, burst: u32) -> Self {
-        let burst = f64::from(burst.max(1));
+        let interval = (qps > 0.0).then(|| Duration::from_secs_f64(1.0 / qps));
+        let tolerance = interval.unwrap_or_default() * burst.max(1).saturating_sub(1);
         Self {
-            qps,
-            burst,
-            state: Mutex::new((burst, Instant::now())),
+            interval,
+            tolerance,
+            next: Mutex::new(Instant::now()),
         }
     }
 
     /// Waits for a token. Callers queue on the mutex, so tokens go out in arrival order.
     pub async fn acquire(&self) {
-        if self.qps <= 0.0 {
+        let Some(interval) = self.interval else {
             return;
-        }
-        let mut s = self.state.lock().await;
+        };
+        let mut next = self.next.lock().await;
         let now = Instant::now();
-        s.0 = (s.0 + now.duration_since(s.1).as_secs_f64() * self.qps).min(self.burst);
-        s.1 = now;
-        if s.0 < 1.0 {
-            let wait = Duration::from_secs_f64((1.0 - s.0) / self.qps);
-            tokio::time::sleep(wait).await;
-            s.0 = 1.0;
-            s.1 = Instant::now();
+        // After a quiet spell the schedule restarts from now: nothing is saved beyond the burst.
+        let slot = (*next).max(now);
+        if slot > now + self.tolerance {
+            tokio::time::sleep_until(slot - self.tolerance).await;
         }
-        s.0 -= 1.0;
+        *next = slot + interval;
     }
 }
 
