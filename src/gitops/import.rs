@@ -42,19 +42,20 @@ pub fn object_name(domain: &str, app: &str) -> String {
 
 /// The manifest of one upstream template.
 pub fn manifest(t: &LiveSnapshotConfig, name: &str, opts: &Options<'_>) -> Value {
-    let mut spec = json!({
-        "domain": t.domain,
-        "appName": t.app_name,
-        "timeInterval": t.time_interval,
-        "obsLocation": {
+    let mut s = serde_json::Map::new();
+    s.insert("domain".into(), json!(t.domain));
+    s.insert("appName".into(), json!(t.app_name));
+    s.insert("timeInterval".into(), json!(t.time_interval));
+    s.insert(
+        "obsLocation".into(),
+        json!({
             "bucket": t.obs_location.bucket,
             "location": t.obs_location.location,
             "object": t.obs_location.object,
-        },
-        "deletionPolicy": opts.deletion_policy,
-        "adoptionPolicy": opts.adoption_policy,
-    });
-    let s = spec.as_object_mut().expect("a literal object");
+        }),
+    );
+    s.insert("deletionPolicy".into(), json!(opts.deletion_policy));
+    s.insert("adoptionPolicy".into(), json!(opts.adoption_policy));
     if let Some(m) = &t.snapshot_mode {
         s.insert("snapshotMode".into(), json!(m));
     }
@@ -91,7 +92,7 @@ pub fn manifest(t: &LiveSnapshotConfig, name: &str, opts: &Options<'_>) -> Value
         "apiVersion": "live.snapshot.dev/v1alpha1",
         "kind": "LiveSnapshotTemplate",
         "metadata": metadata,
-        "spec": spec,
+        "spec": Value::Object(s),
     })
 }
 
