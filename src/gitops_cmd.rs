@@ -117,9 +117,12 @@ pub async fn import(args: &ImportArgs) -> Result<u8, CommandError> {
     );
     let mut stream = String::new();
     let mut invalid = 0;
+    // The Live kind's schema, generated once for every manifest written.
+    let kinds = validate::served_kinds();
+    let schema = kinds.first().map(|k| &k.schema);
     for (name, obj) in &objects {
-        let kinds = validate::served_kinds();
-        for (field, message) in validate::check(&kinds[0].schema, obj) {
+        let problems = schema.map(|s| validate::check(s, obj)).unwrap_or_default();
+        for (field, message) in problems {
             invalid += 1;
             eprintln!(
                 "warning: {name}: {field}: {message} (upstream holds a value the CRD refuses; edit before applying)"

@@ -70,7 +70,22 @@ impl AuthConfig {
 }
 
 /// Why a request was refused; the text goes into the gateway's `error_msg`.
-pub type Refusal = &'static str;
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The caller is not who it says (signature, key, date, token).
+    Credentials(&'static str),
+    /// `X-Project-Id` names another project than the path: the Live gateway answers 401,
+    /// VOD its own 403 `VOD.10057`.
+    ProjectMismatch(&'static str),
+}
+
+impl Refusal {
+    pub fn message(self) -> &'static str {
+        match self {
+            Refusal::Credentials(m) | Refusal::ProjectMismatch(m) => m,
+        }
+    }
+}
 
 pub struct RequestParts<'a> {
     pub method: &'a str,
@@ -81,7 +96,41 @@ pub struct RequestParts<'a> {
     pub project_in_path: &'a str,
 }
 
+impl<'a> RequestParts<'a> {
+    /// The parts of a request as an axum handler receives them.
+    pub fn of(
+        method: &'a axum::http::Method,
+        uri: &'a axum::http::Uri,
+        headers: &'a HeaderMap,
+        body: &'a [u8],
+        project_in_path: &'a str,
+    ) -> Self {
+        Self {
+            method: method.as_str(),
+            path: uri.path(),
+            raw_query: uri.query().unwrap_or(""),
+            headers,
+            body,
+            project_in_path,
+        }
+    }
+}
+
 pub fn check(cfg: &AuthConfig, req: &RequestParts<'_>) -> Result<(), Refusal> {
+    check_credentials(cfg, req).map_err(Refusal::Credentials)?;
+    let project = req
+        .headers
+        .get("x-project-id")
+        .and_then(|v| v.to_str().ok());
+    if project.is_some_and(|p| p != req.project_in_path) {
+        return Err(Refusal::ProjectMismatch(
+            "Incorrect IAM authentication information: X-Project-Id does not match the project in the URL",
+        ));
+    }
+    Ok(())
+}
+
+fn check_credentials(cfg: &AuthConfig, req: &RequestParts<'_>) -> Result<(), &'static str> {
     let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(token) = header("x-auth-token") {
         return if cfg.tokens.iter().any(|t| t == token) {
@@ -115,11 +164,6 @@ pub fn check(cfg: &AuthConfig, req: &RequestParts<'_>) -> Result<(), Refusal> {
             "Incorrect IAM authentication information: request date is too far from the server time",
         );
     }
-    if header("x-project-id").is_some_and(|p| p != req.project_in_path) {
-        return Err(
-            "Incorrect IAM authentication information: X-Project-Id does not match the project in the URL",
-        );
-    }
     let secret = cfg
         .keys
         .get(&parsed.access)
@@ -147,5 +191,29 @@ pub fn check(cfg: &AuthConfig, req: &RequestParts<'_>) -> Result<(), Refusal> {
         Ok(())
     } else {
         Err("Incorrect IAM authentication information: verify aksk signature fail")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_project_header_that_disagrees_with_the_path_is_its_own_refusal() {
+        let cfg = AuthConfig::new(Vec::new(), vec!["tok".into()]);
+        let mut headers = HeaderMap::new();
+        headers.insert("x-auth-token", "tok".parse().unwrap());
+        headers.insert("x-project-id", "p1".parse().unwrap());
+        let (method, uri) = (axum::http::Method::GET, "/v1/p2/x".parse().unwrap());
+        let req = RequestParts::of(&method, &uri, &headers, b"", "p2");
+        assert!(matches!(
+            check(&cfg, &req),
+            Err(Refusal::ProjectMismatch(_))
+        ));
+        let req = RequestParts::of(&method, &uri, &headers, b"", "p1");
+        assert_eq!(check(&cfg, &req), Ok(()));
+        headers.insert("x-auth-token", "other".parse().unwrap());
+        let req = RequestParts::of(&method, &uri, &headers, b"", "p1");
+        assert!(matches!(check(&cfg, &req), Err(Refusal::Credentials(_))));
     }
 }

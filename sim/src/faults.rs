@@ -104,8 +104,12 @@ impl Faults {
         self.lock().settings = settings;
     }
 
-    pub fn latency(&self) -> Duration {
-        Duration::from_millis(self.lock().settings.latency_ms)
+    /// Waits the configured latency, as a slow service would before answering.
+    pub async fn delay(&self) {
+        let latency = Duration::from_millis(self.lock().settings.latency_ms);
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
     }
 
     /// Counts the call and decides its fate.

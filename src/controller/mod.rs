@@ -296,7 +296,16 @@ async fn scope_controller(
         .inspect_ok({
             let ctx = ctx.clone();
             move |ev| match ev {
-                watcher::Event::Apply(o) | watcher::Event::InitApply(o) => {
+                // A new object, and every object of a (re)list, is confirmed through a listing
+                // that started after this moment; a settled object's spec change is not (it
+                // reads the shared listing, which our own writes keep current).
+                watcher::Event::Apply(o) => {
+                    ctx.claims.learn(o);
+                    if o.status.as_ref().is_none_or(|s| s.ownership.is_none()) {
+                        ctx.first_seen(o);
+                    }
+                }
+                watcher::Event::InitApply(o) => {
                     ctx.claims.learn(o);
                     ctx.first_seen(o);
                 }

@@ -7,6 +7,7 @@ Exits 0 and prints 'sdk: N passed, 0 failed' when every step behaves as the real
 """
 import sys
 
+from checks import check, done
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions import exceptions
 from huaweicloudsdkcore.http.http_config import HttpConfig
@@ -48,17 +49,6 @@ def listed(c):
     return resp.snapshot_config_list or []
 
 
-passed = 0
-
-
-def check(name, cond):
-    global passed
-    if not cond:
-        print(f"sdk: FAILED {name}")
-        print(f"sdk: {passed} passed, 1 failed")
-        sys.exit(1)
-    passed += 1
-    print(f"sdk: ok {name}")
 
 
 good = client(sk)
@@ -79,4 +69,4 @@ except exceptions.ClientRequestException as e:
     check("wrong secret key refused with APIG.0301", e.status_code == 401 and e.error_code == "APIG.0301")
 good.delete_snapshot_config(DeleteSnapshotConfigRequest(domain=DOMAIN, app_name=APP))
 check("delete removes it", listed(good) == [])
-print(f"sdk: {passed} passed, 0 failed")
+done()

@@ -9,6 +9,7 @@ Exits 0 and prints 'sdk: N passed, 0 failed' when every step behaves as the real
 import sys
 import time
 
+from checks import check, done
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions import exceptions
 from huaweicloudsdkcore.http.http_config import HttpConfig
@@ -34,17 +35,6 @@ def client(secret):
     return VodClient.new_builder().with_http_config(config).with_credentials(creds).with_endpoint(endpoint).build()
 
 
-passed = 0
-
-
-def check(name, cond):
-    global passed
-    if not cond:
-        print(f"sdk: FAILED {name}")
-        print(f"sdk: {passed} passed, 1 failed")
-        sys.exit(1)
-    passed += 1
-    print(f"sdk: ok {name}")
 
 
 good = client(sk)
@@ -85,4 +75,4 @@ except exceptions.ClientRequestException as e:
     check("wrong secret key refused with APIGW.0301", e.status_code == 401 and e.error_code == "APIGW.0301")
 deleted = good.delete_thumbnails(DeleteThumbnailsRequest(asset_id=asset, task_id=[task]))
 check("snapshots deleted", deleted.delete_result_array[0].status == "DELETED")
-print(f"sdk: {passed} passed, 0 failed")
+done()

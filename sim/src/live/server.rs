@@ -239,20 +239,10 @@ async fn handle(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Answer {
-    let latency = sim.faults.latency();
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
-    let parts = auth::RequestParts {
-        method: method.as_str(),
-        path: uri.path(),
-        raw_query: uri.query().unwrap_or(""),
-        headers,
-        body,
-        project_in_path: project,
-    };
+    sim.faults.delay().await;
+    let parts = auth::RequestParts::of(method, uri, headers, body, project);
     if let Err(why) = auth::check(&sim.auth(), &parts) {
-        return Answer::error(401, codes::SIGNATURE_FAILED, why);
+        return Answer::error(401, codes::SIGNATURE_FAILED, why.message());
     }
     let Some(operation) = operation_of(method) else {
         return Answer::error(

@@ -115,30 +115,19 @@ async fn route(
     let Some(op) = operation(&method, &version, rest.trim_end_matches('/')) else {
         return error(404, codes::NO_ROUTE, "API not found");
     };
-    let latency = sim.faults.latency();
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
-    let parts = auth::RequestParts {
-        method: method.as_str(),
-        path: uri.path(),
-        raw_query: uri.query().unwrap_or(""),
-        headers: &headers,
-        body: &body,
-        project_in_path: &project,
-    };
+    sim.faults.delay().await;
+    let parts = auth::RequestParts::of(&method, &uri, &headers, &body, &project);
     let refused = {
         let cfg = sim.auth.read().unwrap_or_else(|p| p.into_inner());
         auth::check(&cfg, &parts).err()
     };
     if let Some(why) = refused {
-        let code = if why.contains("X-Project-Id") {
-            (403, codes::TENANT)
-        } else {
-            (401, codes::SIGNATURE)
+        let (status, code) = match why {
+            auth::Refusal::ProjectMismatch(_) => (403, codes::TENANT),
+            auth::Refusal::Credentials(_) => (401, codes::SIGNATURE),
         };
-        sim.faults.record_status(code.0);
-        return error(code.0, code.1, why);
+        sim.faults.record_status(status);
+        return error(status, code, why.message());
     }
     let answer = match sim.faults.admit(op) {
         Verdict::Proceed => handle(&sim, op, &project, uri.query().unwrap_or(""), &body),
