@@ -13,7 +13,7 @@ use clap::Parser;
 use futures::StreamExt;
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use live_snapshot_operator::resource::LiveSnapshotTemplate;
+use live_snapshot_operator::kinds::live::resource::LiveSnapshotTemplate;
 use lso_sim::devenv::{ControlPlane, tools_dir};
 use lso_sim::{FaultSettings, KeyPair, Stats, spawn_local};
 
@@ -173,7 +173,7 @@ async fn reconciled(metrics_url: &str) -> u64 {
     };
     let text = resp.text().await.unwrap_or_default();
     text.lines()
-        .filter(|l| l.starts_with("live_snapshot_operator_reconciles_total{result=\"success\"}"))
+        .filter(|l| l.starts_with("live_snapshot_operator_reconciles_total{kind=\"LiveSnapshotTemplate\",result=\"success\"}"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum::<f64>() as u64
 }
@@ -342,7 +342,8 @@ async fn run_mode(
     let created = started.elapsed();
     let ready = |o: &LiveSnapshotTemplate| {
         o.status.as_ref().is_some_and(|s| {
-            s.conditions
+            s.managed
+                .conditions
                 .iter()
                 .any(|c| c.type_ == "Ready" && c.status == "True")
         })
@@ -409,7 +410,10 @@ async fn run_mode(
         let list = api.list(&ListParams::default()).await.unwrap();
         let settled = list.items.iter().all(|o| {
             ready(o)
-                && o.status.as_ref().and_then(|s| s.observed_generation) == o.metadata.generation
+                && o.status
+                    .as_ref()
+                    .and_then(|s| s.managed.observed_generation)
+                    == o.metadata.generation
         });
         if settled {
             break;

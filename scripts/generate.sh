@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Regenerates every generated file: crds/livesnapshottemplates.yaml from the Rust types, the
-# Helm chart's copy of it, and the plain manifests in deploy/base (the chart rendered with its
+# Regenerates every generated file: crds/*.yaml (one per kind) from the Rust types, the Helm
+# chart's copy of them, and the plain manifests in deploy/base (the chart rendered with its
 # default values). CI runs this and fails on any difference.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d /usr/local/go/bin ] && export PATH="/usr/local/go/bin:$PATH"
-cargo run --quiet --locked --bin live-snapshot-operator -- crd --output crds/livesnapshottemplates.yaml
+rm -f crds/*.yaml
+cargo run --quiet --locked --bin live-snapshot-operator -- crd --output-dir crds
 chart=charts/live-snapshot-operator
-mkdir -p "$chart/crds"
-cp crds/livesnapshottemplates.yaml "$chart/crds/livesnapshottemplates.yaml"
-cp crds/livesnapshottemplates.yaml deploy/base/crd.yaml
+rm -rf "$chart/crds" && mkdir -p "$chart/crds"
+cp crds/*.yaml "$chart/crds/"
+for f in crds/*.yaml; do echo "---"; cat "$f"; done > deploy/base/crd.yaml
 
 helm="$(tests/e2e/tools/build.sh)/helm"
 {

@@ -26,11 +26,12 @@ pub enum Command {
     /// Run the operator against the cluster of the current kubeconfig (KUBECONFIG, ~/.kube/config)
     /// or, inside a pod, the in-cluster service account.
     Run(Box<RunArgs>),
-    /// Print the LiveSnapshotTemplate CustomResourceDefinition as YAML (or write it to --output).
+    /// Print the CustomResourceDefinitions of every kind as YAML, or write one file per kind
+    /// (`<plural>.yaml`) into --output-dir.
     Crd {
-        /// File to write instead of standard output.
+        /// Directory to write the files into instead of standard output.
         #[arg(long)]
-        output: Option<PathBuf>,
+        output_dir: Option<PathBuf>,
     },
     /// Check manifests offline with the rules the API server applies at admission (schema and
     /// CEL) for every kind this operator serves. Exit 1 when any object is invalid.
@@ -137,9 +138,22 @@ pub struct RunArgs {
     /// http://127.0.0.1:8443. Derived from --region when unset.
     #[arg(long, env = "LIVE_ENDPOINT")]
     pub endpoint: Option<String>,
-    /// Cloud region, e.g. cn-north-4 (used for the endpoint when --endpoint is unset).
+    /// VOD API endpoint, e.g. https://vod.cn-north-4.myhuaweicloud.com. Derived from --region
+    /// when unset.
+    #[arg(long, env = "VOD_ENDPOINT")]
+    pub vod_endpoint: Option<String>,
+    /// Cloud region, e.g. cn-north-4 (used for the endpoints when --endpoint or --vod-endpoint
+    /// is unset).
     #[arg(long, env = "LIVE_REGION")]
     pub region: Option<String>,
+    /// The kinds to manage (comma-separated); each needs its CRD installed.
+    #[arg(
+        long,
+        env = "LSO_KINDS",
+        value_delimiter = ',',
+        default_values_t = crate::core::KindName::ALL.to_vec()
+    )]
+    pub kinds: Vec<crate::core::KindName>,
     /// Default project id, for objects without credentialsSecretRef.
     #[arg(long, env = "LIVE_PROJECT_ID")]
     pub project_id: Option<String>,
@@ -214,7 +228,7 @@ pub struct RunArgs {
     /// INDEX. Run COUNT deployments, one per index, and give each its share of --upstream-qps so
     /// that their sum stays under the account's quota.
     #[arg(long, env = "LSO_SHARD")]
-    pub shard: Option<crate::controller::shard::Shard>,
+    pub shard: Option<crate::core::shard::Shard>,
     /// Only objects matching this label selector, e.g. team=media.
     #[arg(long, env = "LSO_LABEL_SELECTOR")]
     pub label_selector: Option<String>,

@@ -11,7 +11,7 @@ pub enum CommandError {
     #[error(transparent)]
     Read(#[from] manifests::ReadError),
     #[error("upstream: {0}")]
-    Upstream(#[from] live_snapshot_operator::upstream::ApiError),
+    Upstream(#[from] live_snapshot_operator::clouds::huawei::ApiError),
     #[error("kubernetes: {0}")]
     Kube(#[from] kube::Error),
     #[error("writing {path}: {source}")]

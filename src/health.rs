@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use tokio::sync::watch;
 
-use crate::metrics::Metrics;
+use crate::core::metrics::Metrics;
 
 #[derive(Clone)]
 struct Shared {

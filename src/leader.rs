@@ -113,7 +113,7 @@ impl LeaseFence {
 }
 
 #[async_trait]
-impl crate::controller::Fence for LeaseFence {
+impl crate::core::Fence for LeaseFence {
     async fn check(&self) -> Result<(), String> {
         if !*self.leading.borrow() {
             return Err("this replica no longer leads".into());

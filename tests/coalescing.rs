@@ -3,9 +3,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use live_snapshot_operator::upstream::coalesce::Coalescing;
-use live_snapshot_operator::upstream::limiter::RateLimiter;
-use live_snapshot_operator::upstream::{
+use live_snapshot_operator::clouds::huawei::coalesce::Coalescing;
+use live_snapshot_operator::clouds::huawei::limiter::RateLimiter;
+use live_snapshot_operator::clouds::huawei::{
     Auth, ClientConfig, Credentials, LiveClient, LiveSnapshotConfig, ObsLocation, SnapshotApi,
 };
 use lso_sim::{FaultSettings, KeyPair, Simulator, spawn_local};

@@ -1,7 +1,7 @@
 //! The signing vectors from docs/live-api.md (produced by the official SDK signers), plus
 //! property tests: anything signs without panicking, and query order never matters.
 
-use live_snapshot_operator::upstream::signer::{self, SignableRequest};
+use live_snapshot_operator::clouds::huawei::signer::{self, SignableRequest};
 use proptest::prelude::*;
 
 const AK: &str = "HPUAEXAMPLEAK0000001";

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use live_snapshot_operator::upstream::model::codes;
-use live_snapshot_operator::upstream::{
+use live_snapshot_operator::clouds::huawei::model::codes;
+use live_snapshot_operator::clouds::huawei::{
     ApiError, Auth, ClientConfig, Credentials, ErrorClass, LiveClient, LiveSnapshotConfig,
     ObsLocation, SnapshotApi,
 };
@@ -418,7 +418,7 @@ async fn an_endless_listing_is_cut_off() {
     assert!(err.to_string().contains("did not end"), "{err}");
     assert_eq!(
         pages.load(std::sync::atomic::Ordering::SeqCst),
-        live_snapshot_operator::upstream::client::MAX_PAGES
+        live_snapshot_operator::clouds::huawei::client::MAX_PAGES
     );
 }
 
@@ -445,7 +445,7 @@ async fn a_malformed_item_spoils_only_itself() {
 /// An answer past the size cap is refused, whatever it claims to be.
 #[tokio::test]
 async fn an_oversized_answer_is_refused() {
-    let big = "x".repeat(live_snapshot_operator::upstream::client::MAX_BODY_BYTES);
+    let big = "x".repeat(live_snapshot_operator::clouds::huawei::client::MAX_BODY_BYTES);
     let (endpoint, _) = serve_pages(move |_| serde_json::json!({"total": 0, "padding": big})).await;
     let c = client_with(&endpoint, Auth::Token("t".into()), Duration::from_secs(5));
     let err = c.list_domain("push.example.com").await.unwrap_err();
@@ -481,7 +481,7 @@ fn endpoints_are_checked_before_any_call() {
 /// date are refused by the simulated gateway, as the real one does.
 #[tokio::test]
 async fn gateway_checks_date_skew_project_and_signed_date() {
-    use live_snapshot_operator::upstream::signer::{self, SignableRequest};
+    use live_snapshot_operator::clouds::huawei::signer::{self, SignableRequest};
     let s = start_sim().await;
     let host = s.endpoint.trim_start_matches("http://").to_string();
     let path = format!("/v1/{PROJECT}/stream/snapshot");

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use live_snapshot_operator::upstream::gateway::Gateway;
-use live_snapshot_operator::upstream::vod::{ThumbnailPara, VodClient};
-use live_snapshot_operator::upstream::{Auth, ClientConfig, Credentials, ErrorClass};
+use live_snapshot_operator::clouds::huawei::gateway::Gateway;
+use live_snapshot_operator::clouds::huawei::vod::{ThumbnailPara, VodClient};
+use live_snapshot_operator::clouds::huawei::{Auth, ClientConfig, Credentials, ErrorClass};
 use lso_sim::vod::{AssetState, spawn_local};
 use lso_sim::{FaultSettings, KeyPair};
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::http::HeaderMap;
 
-use live_snapshot_operator::upstream::signer;
+use live_snapshot_operator::clouds::huawei::signer;
 
 #[derive(Clone)]
 pub struct KeyPair {

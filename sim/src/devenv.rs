@@ -333,6 +333,7 @@ impl ControlPlane {
                 "--for=condition=Established",
                 "--timeout=60s",
                 "crd/livesnapshottemplates.live.snapshot.dev",
+                "crd/vodassetsnapshots.live.snapshot.dev",
             ],
         ];
         for args in steps {

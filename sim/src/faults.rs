@@ -131,7 +131,7 @@ impl Faults {
             return Verdict::Fail {
                 status: g.settings.fail_next_status.unwrap_or(500),
                 code: g.settings.fail_next_code.clone().unwrap_or_else(|| {
-                    live_snapshot_operator::upstream::model::codes::INTERNAL.into()
+                    live_snapshot_operator::clouds::huawei::model::codes::INTERNAL.into()
                 }),
             };
         }
@@ -143,7 +143,7 @@ impl Faults {
             return Verdict::Fail {
                 status: g.settings.error_status.unwrap_or(500),
                 code: g.settings.error_code.clone().unwrap_or_else(|| {
-                    live_snapshot_operator::upstream::model::codes::INTERNAL.into()
+                    live_snapshot_operator::clouds::huawei::model::codes::INTERNAL.into()
                 }),
             };
         }

@@ -30,13 +30,26 @@ const CALLBACK_NEEDS_URL: &str = "!self.enabled || has(self.url)";
 const HTTP_URL: &str =
     "isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''";
 
-const RULES: [&str; 6] = [
+// VodAssetSnapshot.
+const TIME_ONLY_FOR_TIME: &str = "self.type == 'time' || !has(self.time)";
+const DOTS_FOR_DOTS: &str = "self.type == 'dots' ? has(self.dots) : !has(self.dots)";
+const QUANTITY_FOR_QUANTITY: &str =
+    "self.type == 'quantity' ? has(self.quantity) : !has(self.quantity) && !has(self.quantityTime)";
+const DISTINCT_DOTS: &str = "self.all(d, self.filter(e, e == d).size() == 1)";
+const ONE_COVER_CHOICE: &str = "has(self.offset) != has(self.index)";
+
+const RULES: [&str; 11] = [
     FULL_ONE_TIME,
     OVERWRITE_NO_TIME,
     KNOWN_PLACEHOLDERS,
     CLOSED_PLACEHOLDERS,
     CALLBACK_NEEDS_URL,
     HTTP_URL,
+    TIME_ONLY_FOR_TIME,
+    DOTS_FOR_DOTS,
+    QUANTITY_FOR_QUANTITY,
+    DISTINCT_DOTS,
+    ONE_COVER_CHOICE,
 ];
 
 pub fn known(rule: &str) -> bool {
@@ -47,6 +60,9 @@ pub fn known(rule: &str) -> bool {
 /// A value of the wrong shape evaluates to true: the schema check reports it instead.
 pub fn evaluate(rule: &str, this: &Value) -> Option<bool> {
     let text = |v: &Value| v.as_str().map(str::to_string);
+    // CEL's has(): the field is there and not null (the API server prunes nulls first).
+    let has = |field: &str| this.get(field).is_some_and(|v| !v.is_null());
+    let is_type = |t: &str| this["type"] == t;
     Some(match rule {
         FULL_ONE_TIME => {
             this["objectWriteMode"] != "Full"
@@ -68,6 +84,20 @@ pub fn evaluate(rule: &str, this: &Value) -> Option<bool> {
             this["enabled"] != true || this.get("url").is_some_and(|u| !u.is_null())
         }
         HTTP_URL => text(this).is_none_or(|u| http_url(&u)),
+        TIME_ONLY_FOR_TIME => is_type("time") || !has("time"),
+        DOTS_FOR_DOTS => is_type("dots") == has("dots"),
+        QUANTITY_FOR_QUANTITY => {
+            if is_type("quantity") {
+                has("quantity")
+            } else {
+                !has("quantity") && !has("quantityTime")
+            }
+        }
+        DISTINCT_DOTS => this.as_array().is_none_or(|dots| {
+            dots.iter()
+                .all(|d| dots.iter().filter(|e| *e == d).count() == 1)
+        }),
+        ONE_COVER_CHOICE => has("offset") != has("index"),
         _ => return None,
     })
 }
@@ -145,5 +175,20 @@ mod tests {
             Some(false)
         );
         assert_eq!(evaluate("self.size() > 1", &json!("x")), None);
+        let thumb = |v| evaluate(QUANTITY_FOR_QUANTITY, &v);
+        assert_eq!(thumb(json!({"type": "quantity"})), Some(false));
+        assert_eq!(
+            thumb(json!({"type": "time", "quantityTime": 3})),
+            Some(false)
+        );
+        assert_eq!(
+            thumb(json!({"type": "quantity", "quantity": 2})),
+            Some(true)
+        );
+        assert_eq!(evaluate(DISTINCT_DOTS, &json!([1, 2, 1])), Some(false));
+        assert_eq!(
+            evaluate(ONE_COVER_CHOICE, &json!({"offset": 1, "index": null})),
+            Some(true)
+        );
     }
 }

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::CloudArgs;
-use crate::upstream::coalesce::Coalescing;
-use crate::upstream::limiter::RateLimiter;
-use crate::upstream::{ApiError, Auth, ClientConfig, Credentials, LiveClient, SnapshotApi};
+use crate::clouds::huawei::coalesce::Coalescing;
+use crate::clouds::huawei::limiter::RateLimiter;
+use crate::clouds::huawei::{ApiError, Auth, ClientConfig, Credentials, LiveClient, SnapshotApi};
 
 /// A listing serves every object of its domain for the whole run: a plan is one snapshot.
 const LISTING_LIFETIME: Duration = Duration::from_secs(3600);
@@ -15,8 +15,8 @@ const LISTING_LIFETIME: Duration = Duration::from_secs(3600);
 pub fn connect(args: &CloudArgs) -> Result<(Arc<LiveClient>, Arc<dyn SnapshotApi>), ApiError> {
     let endpoint = match (&args.endpoint, &args.region) {
         (Some(e), _) => e.clone(),
-        (None, Some(r)) if crate::upstream::endpoint::valid_region(r) => {
-            crate::upstream::endpoint::for_region(r)
+        (None, Some(r)) if crate::clouds::huawei::endpoint::valid_region(r) => {
+            crate::clouds::huawei::endpoint::for_region(r)
         }
         (None, Some(r)) => {
             return Err(ApiError::Config(format!(

@@ -4,8 +4,8 @@
 
 use serde_json::{Value, json};
 
-use crate::desired::write_mode_name;
-use crate::upstream::LiveSnapshotConfig;
+use crate::clouds::huawei::LiveSnapshotConfig;
+use crate::kinds::live::desired::write_mode_name;
 
 /// Where the callback key would go: the key is never read into a manifest, so the user points
 /// this at a Secret of theirs (the name says so).
@@ -118,9 +118,9 @@ pub fn manifests(templates: &[LiveSnapshotConfig], opts: &Options<'_>) -> Vec<(S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desired::{desired, diff};
-    use crate::resource::LiveSnapshotTemplateSpec;
-    use crate::upstream::ObsLocation;
+    use crate::clouds::huawei::ObsLocation;
+    use crate::kinds::live::desired::{desired, diff};
+    use crate::kinds::live::resource::LiveSnapshotTemplateSpec;
 
     fn upstream() -> LiveSnapshotConfig {
         LiveSnapshotConfig {

@@ -11,9 +11,11 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use super::manifests::Document;
-use crate::desired::{desired, diff};
-use crate::resource::{AdoptionPolicy, FieldDrift, LiveSnapshotTemplateSpec, ManagementPolicy};
-use crate::upstream::SnapshotApi;
+use crate::clouds::huawei::SnapshotApi;
+use crate::kinds::live::desired::{desired, diff};
+use crate::kinds::live::resource::{
+    AdoptionPolicy, FieldDrift, LiveSnapshotTemplateSpec, ManagementPolicy,
+};
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -181,7 +183,7 @@ pub async fn plan(
 /// Whether the object in the cluster has claimed its template (any recorded ownership, a
 /// create in flight included, which the operator treats as its own).
 async fn owns(client: kube::Client, ns: Option<&str>, name: &str) -> Result<bool, kube::Error> {
-    let api: kube::Api<crate::resource::LiveSnapshotTemplate> = match ns {
+    let api: kube::Api<crate::kinds::live::resource::LiveSnapshotTemplate> = match ns {
         Some(ns) => kube::Api::namespaced(client, ns),
         None => kube::Api::default_namespaced(client),
     };
@@ -189,13 +191,13 @@ async fn owns(client: kube::Client, ns: Option<&str>, name: &str) -> Result<bool
         .get_opt(name)
         .await?
         .and_then(|o| o.status)
-        .is_some_and(|s| s.ownership.is_some()))
+        .is_some_and(|s| s.managed.ownership.is_some()))
 }
 
 fn decide(
     p: &mut Planned,
     spec: &LiveSnapshotTemplateSpec,
-    seen: Option<&crate::upstream::LiveSnapshotConfig>,
+    seen: Option<&crate::clouds::huawei::LiveSnapshotConfig>,
     owned: Option<bool>,
 ) {
     let observe = spec.management_policy == ManagementPolicy::Observe;

@@ -10,7 +10,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::manifests::Document;
-use crate::resource::LiveSnapshotTemplate;
+use crate::kinds::live::resource::LiveSnapshotTemplate;
+use crate::kinds::vod::resource::VodAssetSnapshot;
 
 /// One problem, located like a compiler error.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -46,7 +47,7 @@ pub struct ServedKind {
 }
 
 pub fn served_kinds() -> Vec<ServedKind> {
-    let crds = [LiveSnapshotTemplate::crd()];
+    let crds = [LiveSnapshotTemplate::crd(), VodAssetSnapshot::crd()];
     crds.into_iter()
         .flat_map(|crd| {
             let group = crd.spec.group.clone();

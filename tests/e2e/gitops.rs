@@ -6,7 +6,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use live_snapshot_operator::upstream::{LiveSnapshotConfig, ObsLocation};
+use live_snapshot_operator::clouds::huawei::{LiveSnapshotConfig, ObsLocation};
 use lso_sim::FaultSettings;
 use serde_json::{Value, json};
 
@@ -413,10 +413,10 @@ pub async fn import_plan_and_adopt_round_trip(shared: Arc<Shared>) {
             .iter()
             .filter(|o| {
                 o.status.as_ref().is_some_and(|st| {
-                    st.ownership.as_ref().is_some_and(|w| {
-                        w.state == live_snapshot_operator::resource::OwnershipState::Adopted
+                    st.managed.ownership.as_ref().is_some_and(|w| {
+                        w.state == live_snapshot_operator::kinds::live::resource::OwnershipState::Adopted
                     }) && st
-                        .conditions
+                        .managed.conditions
                         .iter()
                         .any(|c| c.type_ == "Ready" && c.status == "True")
                 })

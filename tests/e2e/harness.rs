@@ -9,11 +9,13 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::{Event, Namespace, Secret};
 use kube::Api;
 use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use live_snapshot_operator::controller::{self, Settings};
-use live_snapshot_operator::credentials::CloudDefaults;
-use live_snapshot_operator::metrics::Metrics;
-use live_snapshot_operator::resource::LiveSnapshotTemplate;
-use live_snapshot_operator::upstream::{Auth, Credentials, LiveSnapshotConfig};
+use live_snapshot_operator::clouds::huawei::{Auth, Credentials, LiveSnapshotConfig};
+use live_snapshot_operator::core::credentials::CloudDefaults;
+use live_snapshot_operator::core::managed::{KindStatus, Managed};
+use live_snapshot_operator::core::metrics::Metrics;
+use live_snapshot_operator::core::{self as controller, Settings};
+use live_snapshot_operator::kinds::live::resource::LiveSnapshotTemplate;
+use live_snapshot_operator::kinds::vod::resource::VodAssetSnapshot;
 use lso_sim::devenv::ControlPlane;
 use lso_sim::{FaultSettings, KeyPair, Simulator, spawn_local};
 
@@ -40,6 +42,9 @@ pub struct Scenario {
     pub client: kube::Client,
     pub sim: Arc<Simulator>,
     pub endpoint: String,
+    /// The VOD service, a simulator of its own (the real one has its own host).
+    pub vod: Arc<lso_sim::vod::VodSimulator>,
+    pub vod_endpoint: String,
     pub shared: Arc<Shared>,
     operator: Option<Operator>,
 }
@@ -110,11 +115,20 @@ impl Scenario {
         )
         .await
         .unwrap();
+        let (vod, vod_endpoint) = lso_sim::vod::spawn_local(
+            "127.0.0.1:0",
+            vec![KeyPair::new(AK, SK)],
+            FaultSettings::default(),
+        )
+        .await
+        .unwrap();
         Scenario {
             ns,
             client,
             sim,
             endpoint,
+            vod,
+            vod_endpoint,
             shared,
             operator: None,
         }
@@ -123,6 +137,7 @@ impl Scenario {
     pub fn cloud(&self) -> CloudDefaults {
         CloudDefaults {
             endpoint: Some(self.endpoint.clone()),
+            vod_endpoint: Some(self.vod_endpoint.clone()),
             region: None,
             project_id: Some(PROJECT.into()),
             auth: Some(Auth::AkSk(Credentials {
@@ -130,7 +145,7 @@ impl Scenario {
                 secret_key: SK.into(),
                 security_token: None,
             })),
-            endpoint_allowlist: vec![self.endpoint.clone()],
+            endpoint_allowlist: vec![self.endpoint.clone(), self.vod_endpoint.clone()],
             default_namespaces: vec![self.ns.clone()],
             timeout: Duration::from_secs(2),
             ..CloudDefaults::default()
@@ -149,6 +164,7 @@ impl Scenario {
             reconcile_timeout: Duration::from_secs(30),
             fencing: Default::default(),
             shard: None,
+            kinds: live_snapshot_operator::core::KindName::ALL.to_vec(),
         }
     }
 
@@ -211,7 +227,7 @@ impl Scenario {
     pub fn reconciles(&self) -> f64 {
         let text = self.metrics().encode();
         text.lines()
-            .find(|l| l.starts_with("live_snapshot_operator_reconciles_total{result=\"success\"}"))
+            .find(|l| l.starts_with("live_snapshot_operator_reconciles_total{kind=\"LiveSnapshotTemplate\",result=\"success\"}"))
             .and_then(|l| l.rsplit(' ').next()?.parse().ok())
             .unwrap_or(0.0)
     }
@@ -318,15 +334,72 @@ impl Scenario {
         status: &str,
         reason: Option<&str>,
     ) -> LiveSnapshotTemplate {
+        self.wait_kind(name, type_, status, reason).await
+    }
+
+    /// `wait_condition` for an object of any kind.
+    pub async fn wait_kind<K: Managed>(
+        &self,
+        name: &str,
+        type_: &str,
+        status: &str,
+        reason: Option<&str>,
+    ) -> K {
         let what = format!("{}/{name} {type_}={status} {reason:?}", self.ns);
+        let api: Api<K> = Api::namespaced(self.client.clone(), &self.ns);
         eventually(&what, || async {
-            let o = self.api().get_opt(name).await.ok()??;
-            let st = o.status.as_ref()?;
+            let o = api.get_opt(name).await.ok()??;
+            let st = o.status()?.managed();
             let c = st.conditions.iter().find(|c| c.type_ == type_)?;
-            let fresh = st.observed_generation == o.metadata.generation;
+            let fresh = st.observed_generation == o.meta().generation;
             (fresh && c.status == status && reason.is_none_or(|r| c.reason == r)).then_some(o)
         })
         .await
+    }
+
+    pub fn vod_api(&self) -> Api<VodAssetSnapshot> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    /// Creates a VodAssetSnapshot from JSON (camelCase spec).
+    pub async fn create_vod_json(
+        &self,
+        name: &str,
+        spec: serde_json::Value,
+    ) -> Result<DynamicObject, kube::Error> {
+        let obj: DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "live.snapshot.dev/v1alpha1",
+            "kind": "VodAssetSnapshot",
+            "metadata": {"name": name},
+            "spec": spec,
+        }))
+        .unwrap();
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            self.client.clone(),
+            &self.ns,
+            &ApiResource::erase::<VodAssetSnapshot>(&()),
+        );
+        api.create(&PostParams::default(), &obj).await
+    }
+
+    pub async fn create_vod(&self, name: &str, spec: serde_json::Value) {
+        self.create_vod_json(name, spec)
+            .await
+            .unwrap_or_else(|e| panic!("create {name}: {e}"));
+    }
+
+    /// Asks for an immediate reconcile of a VodAssetSnapshot.
+    pub async fn poke_vod(&self, name: &str) {
+        let now = jiff::Timestamp::now().to_string();
+        let patch = serde_json::json!({"metadata": {"annotations": {"live.snapshot.dev/reconcile-requested-at": now}}});
+        self.vod_api()
+            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .unwrap_or_else(|e| panic!("annotate {name}: {e}"));
+    }
+
+    pub fn vod_calls(&self, op: &str) -> u64 {
+        self.vod.faults.stats().calls.get(op).copied().unwrap_or(0)
     }
 
     pub async fn wait_ready(&self, name: &str) -> LiveSnapshotTemplate {
@@ -434,7 +507,7 @@ pub fn condition(
     let conditions = o
         .status
         .as_ref()
-        .map(|s| s.conditions.clone())
+        .map(|s| s.managed.conditions.clone())
         .unwrap_or_default();
     conditions
         .into_iter()

@@ -129,15 +129,19 @@ pub async fn chart_lint_template_and_schema(shared: Arc<Shared>) {
         );
     }
 
-    // The chart's CRD is the generated one, and the chart follows the crate's version.
-    let crd = std::fs::read_to_string(repo.join("crds/livesnapshottemplates.yaml")).unwrap();
-    assert_eq!(
-        std::fs::read_to_string(repo.join(CHART).join("crds/livesnapshottemplates.yaml")).unwrap(),
-        crd
-    );
+    // The chart's CRDs are the generated ones, and the chart follows the crate's version.
+    let mut all = String::new();
+    for file in ["livesnapshottemplates.yaml", "vodassetsnapshots.yaml"] {
+        let crd = std::fs::read_to_string(repo.join("crds").join(file)).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(repo.join(CHART).join("crds").join(file)).unwrap(),
+            crd
+        );
+        all.push_str(&format!("---\n{crd}"));
+    }
     assert_eq!(
         std::fs::read_to_string(repo.join("deploy/base/crd.yaml")).unwrap(),
-        crd
+        all
     );
     let chart = std::fs::read_to_string(repo.join(CHART).join("Chart.yaml")).unwrap();
     let version = env!("CARGO_PKG_VERSION");
@@ -388,7 +392,8 @@ pub async fn helm_install_rbac_leader_failover_and_metrics(shared: Arc<Shared>) 
     } else {
         (&mut b, &mut a)
     };
-    let success = "live_snapshot_operator_reconciles_total{result=\"success\"}";
+    let success =
+        "live_snapshot_operator_reconciles_total{kind=\"LiveSnapshotTemplate\",result=\"success\"}";
     let n = eventually("the leader's reconcile metrics", || async {
         lead.metric(success).await.filter(|n| *n > 0.0)
     })
@@ -410,7 +415,7 @@ pub async fn helm_install_rbac_leader_failover_and_metrics(shared: Arc<Shared>) 
         );
     }
     eventually("the templates gauge", || async {
-        lead.metric("live_snapshot_operator_templates{ready=\"True\",synced=\"True\"}")
+        lead.metric("live_snapshot_operator_templates{kind=\"LiveSnapshotTemplate\",ready=\"True\",synced=\"True\"}")
             .await
             .filter(|v| *v >= 1.0)
     })
@@ -437,7 +442,14 @@ pub async fn helm_install_rbac_leader_failover_and_metrics(shared: Arc<Shared>) 
     standby.signal(libc::SIGTERM);
     let status = tokio::time::timeout(Duration::from_secs(20), standby.child.wait())
         .await
-        .expect("exits after SIGTERM")
+        .unwrap_or_else(|_| {
+            let log = std::fs::read_to_string(&standby.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            panic!(
+                "no exit within 20s of SIGTERM; last log lines, newest first:\n{}",
+                tail.join("\n")
+            )
+        })
         .unwrap();
     assert!(status.success(), "clean exit: {status}");
     assert_eq!(

@@ -14,6 +14,7 @@ mod observability;
 mod product;
 mod reconcile;
 mod safety;
+mod vod;
 
 use std::io::Write;
 use std::pin::Pin;
@@ -85,6 +86,13 @@ fn main() -> std::process::ExitCode {
         safety::tenant_cannot_aim_the_operator_elsewhere,
         safety::secrets_are_watched_without_their_data,
         safety::rotated_credentials_are_used_without_a_restart,
+        vod::task_started_and_cover_set,
+        vod::cover_drift_is_corrected,
+        vod::asset_not_found_then_uploaded,
+        vod::asset_not_ready_then_ready,
+        vod::observe_reads_and_never_writes,
+        vod::delete_and_orphan,
+        vod::bad_thumbnail_settings_are_refused,
     ];
     let selected: Vec<_> = all
         .into_iter()

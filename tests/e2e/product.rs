@@ -25,6 +25,13 @@ pub async fn examples_apply_and_show_ready(shared: Arc<Shared>) {
     );
 
     let mut s = Scenario::new(shared, "examples").await;
+    // The asset the VOD example names, uploaded and published.
+    s.vod.store.put_asset(
+        crate::harness::PROJECT,
+        "6e7605d4cb0b4fc9b2f5bf00c2cb511f",
+        lso_sim::vod::AssetState::Published,
+        60,
+    );
     s.start_operator();
     // The credentials example names the simulator's endpoint and key on the quick-start port;
     // point it at this scenario's simulator the way a user edits a Secret.
@@ -79,6 +86,51 @@ pub async fn examples_apply_and_show_ready(shared: Arc<Shared>) {
     );
     println!("{out}");
 
+    // The VOD example: snapshots taken, the cover set, shown by `kubectl get vas`.
+    s.wait_kind::<live_snapshot_operator::kinds::vod::resource::VodAssetSnapshot>(
+        "launch-video",
+        "Ready",
+        "True",
+        Some("Available"),
+    )
+    .await;
+    let (ok, out) = s.kubectl(&["get", "vas"]);
+    assert!(ok, "{out}");
+    let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "ASSET",
+            "TYPE",
+            "SNAPSHOTS",
+            "COVER",
+            "READY",
+            "REASON",
+            "AGE"
+        ],
+        "{out}"
+    );
+    let row: Vec<&str> = out.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(
+        &row[1..7],
+        [
+            "6e7605d4cb0b4fc9b2f5bf00c2cb511f",
+            "time",
+            "6",
+            "20",
+            "True",
+            "Available"
+        ],
+        "{out}"
+    );
+    println!("{out}");
+    let (ok, out) = s.kubectl(&["explain", "vas.spec.thumbnail"]);
+    assert!(
+        ok && out.contains("quantity") && out.contains("evenly spread"),
+        "{out}"
+    );
+
     let (ok, out) = s.kubectl(&["explain", "lst.spec.obsLocation"]);
     assert!(ok, "{out}");
     assert!(
@@ -112,7 +164,7 @@ pub async fn examples_apply_and_show_ready(shared: Arc<Shared>) {
     // The operator's metrics after these reconciles.
     let text = s.metrics().encode();
     for want in [
-        "live_snapshot_operator_reconciles_total{result=\"success\"}",
+        "live_snapshot_operator_reconciles_total{kind=\"LiveSnapshotTemplate\",result=\"success\"}",
         "live_snapshot_operator_upstream_calls_total{operation=\"create\",code=\"200\"}",
         "live_snapshot_operator_upstream_call_duration_seconds_bucket",
         "live_snapshot_operator_reconcile_duration_seconds_count",

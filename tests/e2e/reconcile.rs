@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use kube::ResourceExt;
 use kube::api::DeleteParams;
-use live_snapshot_operator::upstream::{LiveSnapshotConfig, ObsLocation};
+use live_snapshot_operator::clouds::huawei::{LiveSnapshotConfig, ObsLocation};
 use lso_sim::FaultSettings;
 use serde_json::json;
 
@@ -56,7 +56,7 @@ pub async fn create_then_in_sync_without_writes(shared: Arc<Shared>) {
             .any(|f| f == "live.snapshot.dev/finalizer")
     );
     let st = o.status.unwrap();
-    assert_eq!(st.project_id.as_deref(), Some(PROJECT));
+    assert_eq!(st.managed.project_id.as_deref(), Some(PROJECT));
     assert_eq!(st.at_provider.unwrap().time_interval, 10);
     s.wait_condition("cam", "Synced", "True", Some("ReconcileSuccess"))
         .await;
@@ -83,12 +83,12 @@ pub async fn create_then_in_sync_without_writes(shared: Arc<Shared>) {
     let mut now = s.get("cam").await.status.unwrap();
     let mut before = rv.unwrap();
     assert!(
-        now.last_handled_reconcile_at.is_some(),
+        now.managed.last_handled_reconcile_at.is_some(),
         "the forced reconcile is recorded"
     );
     for st in [&mut now, &mut before] {
-        st.last_handled_reconcile_at = None;
-        st.last_sync_time = None;
+        st.managed.last_handled_reconcile_at = None;
+        st.managed.last_sync_time = None;
     }
     assert_eq!(now, before, "nothing else in status changed");
 }
@@ -102,6 +102,7 @@ pub async fn update_on_spec_change_keeps_transition_time(shared: Arc<Shared>) {
         .status
         .as_ref()
         .unwrap()
+        .managed
         .conditions
         .iter()
         .find(|c| c.type_ == "Ready")
@@ -121,9 +122,9 @@ pub async fn update_on_spec_change_keeps_transition_time(shared: Arc<Shared>) {
     );
     assert_eq!(s.calls("update"), 1);
     let st = after.status.unwrap();
-    assert_eq!(st.observed_generation, after.metadata.generation);
+    assert_eq!(st.managed.observed_generation, after.metadata.generation);
     assert_eq!(after.metadata.generation, Some(2));
-    for c in &st.conditions {
+    for c in &st.managed.conditions {
         assert_eq!(
             c.observed_generation,
             Some(2),
@@ -131,7 +132,12 @@ pub async fn update_on_spec_change_keeps_transition_time(shared: Arc<Shared>) {
             c.type_
         );
     }
-    let ready = st.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
+    let ready = st
+        .managed
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
     assert_eq!(
         ready.last_transition_time, ready_since,
         "Ready stayed True, so its transition time stays"
@@ -179,18 +185,19 @@ pub async fn observe_reports_drift_without_writing(shared: Arc<Shared>) {
         .wait_condition("cam", "Ready", "False", Some("Drifted"))
         .await;
     let st = o.status.unwrap();
-    assert_eq!(st.drift.len(), 1);
+    assert_eq!(st.managed.drift.len(), 1);
     assert_eq!(
         (
-            st.drift[0].field.as_str(),
-            st.drift[0].desired.as_str(),
-            st.drift[0].observed.as_str()
+            st.managed.drift[0].field.as_str(),
+            st.managed.drift[0].desired.as_str(),
+            st.managed.drift[0].observed.as_str()
         ),
         ("timeInterval", "10", "30")
     );
     assert_eq!(st.at_provider.unwrap().time_interval, 30);
     assert!(
-        st.conditions
+        st.managed
+            .conditions
             .iter()
             .any(|c| c.type_ == "Synced" && c.status == "True" && c.reason == "Observing")
     );
@@ -442,6 +449,7 @@ pub async fn restart_between_create_and_status(shared: Arc<Shared>) {
     assert!(
         !o.status
             .unwrap_or_default()
+            .managed
             .conditions
             .iter()
             .any(|c| c.type_ == "Ready" && c.status == "True"),

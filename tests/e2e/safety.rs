@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Api;
 use kube::api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
-use live_snapshot_operator::resource::{LiveSnapshotTemplate, OwnershipState};
-use live_snapshot_operator::upstream::{LiveSnapshotConfig, ObsLocation};
+use live_snapshot_operator::clouds::huawei::{LiveSnapshotConfig, ObsLocation};
+use live_snapshot_operator::kinds::live::resource::{LiveSnapshotTemplate, OwnershipState};
 use lso_sim::{FaultSettings, KeyPair};
 use serde_json::json;
 
@@ -37,7 +37,12 @@ fn theirs(app: &str) -> LiveSnapshotConfig {
 }
 
 fn ownership(o: &LiveSnapshotTemplate) -> Option<OwnershipState> {
-    o.status.as_ref()?.ownership.as_ref().map(|w| w.state)
+    o.status
+        .as_ref()?
+        .managed
+        .ownership
+        .as_ref()
+        .map(|w| w.state)
 }
 
 async fn delete(s: &Scenario, name: &str) {
@@ -146,7 +151,7 @@ pub async fn existing_template_is_left_alone_unless_adoption_is_asked(shared: Ar
     )
     .await;
     let o = s.wait_ready("take").await;
-    let own = o.status.unwrap().ownership.expect("recorded");
+    let own = o.status.unwrap().managed.ownership.expect("recorded");
     assert_eq!(
         (own.state, own.project_id.as_str()),
         (OwnershipState::Adopted, PROJECT)
@@ -347,6 +352,7 @@ async fn condition_in(
         let c = o
             .status
             .as_ref()?
+            .managed
             .conditions
             .iter()
             .find(|c| c.type_ == type_)?
@@ -432,12 +438,18 @@ pub async fn ownership_cannot_be_squatted(shared: Arc<Shared>) {
     .await
     .unwrap();
     eventually("the poked objects to be reconciled again", || async {
-        let late = s.get("late").await.status?.last_handled_reconcile_at;
+        let late = s
+            .get("late")
+            .await
+            .status?
+            .managed
+            .last_handled_reconcile_at;
         let other = api2
             .get("other")
             .await
             .ok()?
             .status?
+            .managed
             .last_handled_reconcile_at;
         (late.is_some() && other.as_deref() == Some("after-restart")).then_some(())
     })
@@ -663,7 +675,7 @@ pub async fn rotated_credentials_are_used_without_a_restart(shared: Arc<Shared>)
     std::fs::write(&sk, SK).unwrap();
     let mut cloud = s.cloud();
     cloud.auth = None;
-    cloud.auth_files = Some(live_snapshot_operator::credentials::AuthFiles {
+    cloud.auth_files = Some(live_snapshot_operator::core::credentials::AuthFiles {
         access_key: ak.clone(),
         secret_key: sk.clone(),
         security_token: None,
@@ -693,7 +705,7 @@ pub async fn rotated_credentials_are_used_without_a_restart(shared: Arc<Shared>)
         let o = eventually(&format!("{name} to reconcile with the new key"), || async {
             let o = s.get(name).await;
             let st = o.status.as_ref()?;
-            (st.last_handled_reconcile_at.as_deref() == Some("rotated")).then_some(o)
+            (st.managed.last_handled_reconcile_at.as_deref() == Some("rotated")).then_some(o)
         })
         .await;
         assert_eq!(

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use kube::ResourceExt;
-use live_snapshot_operator::desired::{desired, diff};
-use live_snapshot_operator::resource::{LiveSnapshotTemplate, ManagementPolicy};
-use live_snapshot_operator::upstream::LiveSnapshotConfig;
+use live_snapshot_operator::clouds::huawei::LiveSnapshotConfig;
+use live_snapshot_operator::kinds::live::desired::{desired, diff};
+use live_snapshot_operator::kinds::live::resource::{LiveSnapshotTemplate, ManagementPolicy};
 
 use crate::harness::{AK, PROJECT, Scenario};
 
@@ -70,7 +70,7 @@ impl Verdict {
 fn project_of(o: &LiveSnapshotTemplate) -> String {
     o.status
         .as_ref()
-        .and_then(|s| s.ownership.as_ref().map(|w| w.project_id.clone()))
+        .and_then(|s| s.managed.ownership.as_ref().map(|w| w.project_id.clone()))
         .unwrap_or_else(|| PROJECT.to_string())
 }
 
@@ -92,7 +92,7 @@ fn upstream_matches_objects(
         let owned = o
             .status
             .as_ref()
-            .and_then(|s| s.ownership.as_ref())
+            .and_then(|s| s.managed.ownership.as_ref())
             .is_some();
         let project = project_of(o);
         wanted.push((
@@ -258,8 +258,9 @@ pub async fn settle(s: &Scenario, bound: Duration, allowed: &[&str]) -> Result<D
             .iter()
             .filter(|o| {
                 let st = o.status.as_ref();
-                let fresh = st.and_then(|s| s.observed_generation) == o.metadata.generation;
-                let cond = |t: &str| st.and_then(|s| s.conditions.iter().find(|c| c.type_ == t));
+                let fresh = st.and_then(|s| s.managed.observed_generation) == o.metadata.generation;
+                let cond =
+                    |t: &str| st.and_then(|s| s.managed.conditions.iter().find(|c| c.type_ == t));
                 let ready = cond("Ready").is_some_and(|c| c.status == "True");
                 let documented =
                     cond("Synced").is_some_and(|c| allowed.contains(&c.reason.as_str()));
@@ -269,7 +270,7 @@ pub async fn settle(s: &Scenario, bound: Duration, allowed: &[&str]) -> Result<D
                 let why = o
                     .status
                     .as_ref()
-                    .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Synced"))
+                    .and_then(|s| s.managed.conditions.iter().find(|c| c.type_ == "Synced"))
                     .map(|c| format!("{} {}", c.reason, c.message))
                     .unwrap_or_default();
                 format!("{} ({why})", o.name_any())

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams};
-use live_snapshot_operator::upstream::{LiveSnapshotConfig, ObsLocation};
+use live_snapshot_operator::clouds::huawei::{LiveSnapshotConfig, ObsLocation};
 use lso_sim::{FaultSettings, KeyPair};
 use serde_json::json;
 
@@ -156,7 +156,7 @@ pub async fn storm(shared: Arc<Shared>, kind: Storm) -> Row {
     let metrics = op.metrics().await;
     let failed: f64 = metrics
         .lines()
-        .find(|l| l.starts_with("live_snapshot_operator_reconciles_total{result=\"error\"}"))
+        .find(|l| l.starts_with("live_snapshot_operator_reconciles_total{kind=\"LiveSnapshotTemplate\",result=\"error\"}"))
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())
         .unwrap_or(0.0);
     assert!(
@@ -546,7 +546,7 @@ pub async fn repeated_failures_are_reported(shared: Arc<Shared>) -> Row {
     while Instant::now() < until {
         let o = s.get("cam").await;
         if let Some(st) = o.status.as_ref() {
-            let synced = st.conditions.iter().find(|c| c.type_ == "Synced");
+            let synced = st.managed.conditions.iter().find(|c| c.type_ == "Synced");
             if let Some(c) = synced {
                 assert!(
                     c.status != "True",

@@ -29,13 +29,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{/* The rules the operator needs on the objects it watches, and nothing more. */}}
 {{- define "lso.watchRules" -}}
 - apiGroups: ["live.snapshot.dev"]
-  resources: ["livesnapshottemplates"]
+  resources: ["livesnapshottemplates", "vodassetsnapshots"]
   verbs: ["get", "list", "watch", "patch", "update"]
 - apiGroups: ["live.snapshot.dev"]
-  resources: ["livesnapshottemplates/status"]
+  resources: ["livesnapshottemplates/status", "vodassetsnapshots/status"]
   verbs: ["get", "patch", "update"]
 - apiGroups: ["live.snapshot.dev"]
-  resources: ["livesnapshottemplates/finalizers"]
+  resources: ["livesnapshottemplates/finalizers", "vodassetsnapshots/finalizers"]
   verbs: ["update"]
 # Secrets: get reads only the Secrets objects name; list/watch serve a metadata-only watch
 # (names and versions, never data) that re-reconciles the objects reading a changed Secret.

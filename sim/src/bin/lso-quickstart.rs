@@ -1,6 +1,7 @@
 //! `lso-quickstart`: the whole thing on this machine in one command. Starts a local control
-//! plane (etcd + kube-apiserver), the Live API simulator on 127.0.0.1:8443, installs the CRD,
-//! runs the operator, applies examples/, prints `kubectl get lst` once every template is Ready,
+//! plane (etcd + kube-apiserver), the Live API simulator on 127.0.0.1:8443 and the VOD one on
+//! 127.0.0.1:8444 (with the example's asset uploaded), installs the CRDs, runs the operator,
+//! applies examples/, prints `kubectl get lst,vas` once every object of both kinds is Ready,
 //! and keeps running until Ctrl-C.
 
 use std::path::PathBuf;
@@ -8,15 +9,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kube::Api;
-use live_snapshot_operator::controller::{self, Settings};
-use live_snapshot_operator::credentials::CloudDefaults;
-use live_snapshot_operator::metrics::Metrics;
-use live_snapshot_operator::resource::LiveSnapshotTemplate;
-use live_snapshot_operator::upstream::{Auth, Credentials};
+use live_snapshot_operator::clouds::huawei::{Auth, Credentials};
+use live_snapshot_operator::core::credentials::CloudDefaults;
+use live_snapshot_operator::core::managed::{KindStatus, Managed};
+use live_snapshot_operator::core::metrics::Metrics;
+use live_snapshot_operator::core::{self as controller, Settings};
+use live_snapshot_operator::kinds::live::resource::LiveSnapshotTemplate;
+use live_snapshot_operator::kinds::vod::resource::VodAssetSnapshot;
 use lso_sim::devenv::{ControlPlane, tools_dir};
 use lso_sim::{FaultSettings, KeyPair, spawn_local};
 
 const SIM_ADDR: &str = "127.0.0.1:8443";
+const VOD_ADDR: &str = "127.0.0.1:8444";
+/// The asset examples/vod-asset-cover.yaml names.
+const EXAMPLE_ASSET: &str = "6e7605d4cb0b4fc9b2f5bf00c2cb511f";
 const AK: &str = "SIMACCESSKEY0000";
 const SK: &str = "simSecretKey0123456789abcdefghijklmn";
 const PROJECT: &str = "0123456789abcdef0123456789abcdef";
@@ -40,7 +46,11 @@ fn kubectl(cp: &ControlPlane, repo: &PathBuf, args: &[&str]) -> Result<String, B
 async fn main() -> Result<(), BoxError> {
     live_snapshot_operator::telemetry::init("text", "warn,live_snapshot_operator=info", None)?;
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // This binary lives in the workspace member `sim/`; examples, CRDs and tools are at the top.
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .ok_or("the sim crate has no parent directory")?;
     println!(
         "==> building or finding etcd, kube-apiserver, kubectl and helm (cached after the first run)"
     );
@@ -59,12 +69,29 @@ async fn main() -> Result<(), BoxError> {
     .await
     .map_err(|e| format!("cannot listen on {SIM_ADDR} (is another quick start running?): {e}"))?;
 
-    println!("==> installing the CRD");
+    println!("==> starting the VOD simulator on http://{VOD_ADDR}, with asset {EXAMPLE_ASSET}");
+    let (vod, vod_endpoint) = lso_sim::vod::spawn_local(
+        VOD_ADDR,
+        vec![KeyPair::new(AK, SK)],
+        FaultSettings::default(),
+    )
+    .await
+    .map_err(|e| format!("cannot listen on {VOD_ADDR}: {e}"))?;
+    vod.store.put_asset(
+        PROJECT,
+        EXAMPLE_ASSET,
+        lso_sim::vod::AssetState::Published,
+        60,
+    );
+    vod.store.set_task_delay(Duration::from_secs(2));
+
+    println!("==> installing the CRDs");
     cp.install_crd(&repo)?;
 
     println!("==> running the operator");
     let cloud = CloudDefaults {
         endpoint: Some(endpoint.clone()),
+        vod_endpoint: Some(vod_endpoint.clone()),
         region: None,
         project_id: Some(PROJECT.into()),
         auth: Some(Auth::AkSk(Credentials {
@@ -72,7 +99,7 @@ async fn main() -> Result<(), BoxError> {
             secret_key: SK.into(),
             security_token: None,
         })),
-        endpoint_allowlist: vec![endpoint],
+        endpoint_allowlist: vec![endpoint, vod_endpoint],
         // The examples live in the default namespace; every other one brings its own Secret.
         default_namespaces: vec!["default".into()],
         timeout: Duration::from_secs(10),
@@ -94,30 +121,21 @@ async fn main() -> Result<(), BoxError> {
 
     println!("==> kubectl apply -f examples/");
     print!("{}", kubectl(&cp, &repo, &["apply", "-f", "examples/"])?);
-    let api: Api<LiveSnapshotTemplate> = Api::namespaced(client, "default");
     let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let list = api.list(&Default::default()).await?;
-        let ready = |o: &LiveSnapshotTemplate| {
-            o.status.as_ref().is_some_and(|s| {
-                s.conditions
-                    .iter()
-                    .any(|c| c.type_ == "Ready" && c.status == "True")
-            })
-        };
-        if !list.items.is_empty() && list.items.iter().all(ready) {
-            break;
-        }
+    let live: Api<LiveSnapshotTemplate> = Api::namespaced(client.clone(), "default");
+    let vod: Api<VodAssetSnapshot> = Api::namespaced(client, "default");
+    while !(all_ready(&live).await? && all_ready(&vod).await?) {
         if Instant::now() > deadline {
-            eprintln!("not every template became Ready within 60s:");
+            eprintln!("not every object became Ready within 60s:");
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    println!("==> kubectl get lst");
+    println!("==> kubectl get lst,vas");
     print!("{}", kubectl(&cp, &repo, &["get", "lst", "-o", "wide"])?);
+    print!("{}", kubectl(&cp, &repo, &["get", "vas", "-o", "wide"])?);
     println!(
-        "\nThe control plane, simulator and operator keep running until Ctrl-C. In another shell:\n\n  export KUBECONFIG={}\n  kubectl get lst\n  kubectl describe lst live-every-10s\n  curl -s http://{SIM_ADDR}/admin/stats\n",
+        "\nThe control plane, simulator and operator keep running until Ctrl-C. In another shell:\n\n  export KUBECONFIG={}\n  kubectl get lst\n  kubectl describe lst live-every-10s\n  kubectl describe vas launch-video\n  curl -s http://{SIM_ADDR}/admin/stats http://{VOD_ADDR}/admin/stats\n",
         cp.kubeconfig.display()
     );
     if let Some(kubectl) = [tools.join("kubectl")].into_iter().find(|p| p.exists()) {
@@ -129,4 +147,18 @@ async fn main() -> Result<(), BoxError> {
     tokio::signal::ctrl_c().await?;
     println!("stopping");
     Ok(())
+}
+
+/// Whether there are objects of this kind and every one is Ready.
+async fn all_ready<K: Managed>(api: &Api<K>) -> Result<bool, BoxError> {
+    let list = api.list(&Default::default()).await?;
+    let ready = |o: &K| {
+        o.status().is_some_and(|s| {
+            s.managed()
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+        })
+    };
+    Ok(!list.items.is_empty() && list.items.iter().all(ready))
 }

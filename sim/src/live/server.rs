@@ -15,8 +15,10 @@ use super::store::Store;
 use super::validate::validate;
 use crate::auth::{self, AuthConfig};
 use crate::faults::{FaultSettings, Faults, Verdict};
-use live_snapshot_operator::upstream::model::{ErrorBody, ListResponse, LiveSnapshotConfig, codes};
-use live_snapshot_operator::upstream::signer;
+use live_snapshot_operator::clouds::huawei::model::{
+    ErrorBody, ListResponse, LiveSnapshotConfig, codes,
+};
+use live_snapshot_operator::clouds::huawei::signer;
 
 /// One committed write, in the order the simulator made them: the ground truth that fault tests
 /// check promises against.
@@ -403,7 +405,7 @@ fn broken_listing(
             domain: domain.to_string(),
             app_name: format!("ghost-{offset}"),
             time_interval: 10,
-            obs_location: live_snapshot_operator::upstream::ObsLocation {
+            obs_location: live_snapshot_operator::clouds::huawei::ObsLocation {
                 bucket: "ghost".into(),
                 location: "cn-north-4".into(),
                 object: "ghost/".into(),

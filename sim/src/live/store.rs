@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use live_snapshot_operator::upstream::LiveSnapshotConfig;
+use live_snapshot_operator::clouds::huawei::LiveSnapshotConfig;
 
 type Key = (String, String, String);
 

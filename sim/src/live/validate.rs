@@ -1,6 +1,6 @@
 //! The checks the real API applies to a template before storing it, with its error messages.
 
-use live_snapshot_operator::upstream::LiveSnapshotConfig;
+use live_snapshot_operator::clouds::huawei::LiveSnapshotConfig;
 
 pub const TIME_PLACEHOLDERS: [&str; 4] = [
     "{{.unix_time}}",
@@ -119,7 +119,7 @@ fn image_format(fmt: &str, mode: i64) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use live_snapshot_operator::upstream::ObsLocation;
+    use live_snapshot_operator::clouds::huawei::ObsLocation;
 
     fn ok() -> LiveSnapshotConfig {
         LiveSnapshotConfig {

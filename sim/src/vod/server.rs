@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::store::{AssetState, CoverError, ThumbnailParams, VodStore};
 use crate::auth::{self, AuthConfig};
 use crate::faults::{FaultSettings, Faults, Verdict};
-use live_snapshot_operator::upstream::signer;
+use live_snapshot_operator::clouds::huawei::signer;
 
 pub mod codes {
     pub const ILLEGAL: &str = "VOD.10053";

@@ -18,7 +18,7 @@ pub enum AssetState {
 }
 
 /// The `thumbnail` object as sent: the operator client's wire model, so the two cannot drift.
-pub use live_snapshot_operator::upstream::vod::ThumbnailPara as ThumbnailParams;
+pub use live_snapshot_operator::clouds::huawei::vod::ThumbnailPara as ThumbnailParams;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Snapshot {

@@ -1,12 +1,14 @@
-//! The reconcile loop, top to bottom: pause, finalizer, credentials, ownership, observe, create /
-//! adopt / update or report, status; and on deletion, delete what this object owns or leave it.
+//! The reconcile loop of every kind, top to bottom: pause, finalizer, credentials, ownership,
+//! observe, create / adopt / update or report, status; and on deletion, delete what this object
+//! owns or leave it. What is kind-specific (how to observe, create, update, delete and diff) is
+//! the kind's `External` (see `managed.rs`).
 //!
 //! Ownership rules, in one place:
-//! - an object writes upstream only a template it created or explicitly adopted
+//! - an object writes upstream only what it created or explicitly adopted
 //!   (`spec.adoptionPolicy`), and records which in `status.ownership` before the first write;
 //! - a create intent (`Creating`) stays recorded through failures and restarts until a later
 //!   observation settles whether the template exists, so an unanswered create is never mistaken
-//!   for someone else's template;
+//!   for someone else's object;
 //! - a claim is granted by the in-memory registry (`ownership.rs`), which only the leader
 //!   consults, rebuilt from statuses before any write;
 //! - cleanup deletes only what status records, only in the recorded project and endpoint, and
@@ -20,21 +22,25 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{self, Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::ObjectRef;
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, ResourceExt};
 use tracing::Instrument;
 
 use super::Context;
+use super::managed::{
+    AdoptionPolicy, Connector, DeletionPolicy, External, FINALIZER, FieldDrift, KindStatus, Look,
+    Managed, ManagementPolicy, Observation, Ownership, OwnershipState, Purpose,
+    RECONCILE_ANNOTATION,
+};
 use super::ownership::Identity;
 use super::report::{Report, event, previous_reason, reason, write_status};
 use super::schedule::next_resync;
-use crate::conditions::{Desired, READY, SYNCED, Status};
-use crate::credentials::{self, CredentialsError};
-use crate::desired::{at_provider, desired, diff, merged_update};
-use crate::resource::{
-    AdoptionPolicy, DeletionPolicy, FINALIZER, LiveSnapshotTemplate, LiveSnapshotTemplateStatus,
-    ManagementPolicy, Ownership, OwnershipState, RECONCILE_ANNOTATION,
-};
-use crate::upstream::{ApiError, ErrorClass};
+use crate::clouds::huawei::{ApiError, ErrorClass};
+use crate::core::conditions::{Desired, READY, SYNCED, Status};
+use crate::core::credentials::{self, CredentialsError};
+
+/// How soon an object whose upstream is still becoming available (a task running) is looked
+/// at again.
+const PENDING_POLL: Duration = Duration::from_secs(3);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -55,18 +61,24 @@ pub enum ReconcileError {
     Finalizer(#[source] Box<finalizer::Error<ReconcileError>>),
     #[error("the object has no namespace")]
     NoNamespace,
+    /// Something the upstream object needs is missing (see `Observation::Unavailable`).
+    #[error("{message}")]
+    Unavailable {
+        reason: &'static str,
+        message: String,
+    },
 }
 
-pub async fn reconcile(
-    obj: Arc<LiveSnapshotTemplate>,
-    ctx: Arc<Context>,
+pub async fn reconcile<K: Managed>(
+    obj: Arc<K>,
+    ctx: Arc<Context<K>>,
 ) -> Result<Action, ReconcileError> {
     let started = Instant::now();
     // Every log line of the reconcile, and every upstream call (a child span), carries the
     // object and, once known, the outcome.
     let span = tracing::info_span!(
         "reconcile",
-        kind = "LiveSnapshotTemplate",
+        kind = K::KIND,
         namespace = obj.namespace().unwrap_or_default(),
         name = obj.name_any(),
         outcome = tracing::field::Empty,
@@ -83,7 +95,7 @@ pub async fn reconcile(
         _ => "error",
     };
     span.record("outcome", label);
-    ctx.metrics.reconciled(label, started.elapsed());
+    ctx.metrics.reconciled(K::KIND, label, started.elapsed());
     result
 }
 
@@ -103,18 +115,18 @@ impl Drop for InFlight<'_> {
     }
 }
 
-async fn reconcile_inner(
-    obj: Arc<LiveSnapshotTemplate>,
-    ctx: &Context,
+async fn reconcile_inner<K: Managed>(
+    obj: Arc<K>,
+    ctx: &Context<K>,
     failed: &AtomicBool,
 ) -> Result<Action, ReconcileError> {
     let namespace = obj.namespace().ok_or(ReconcileError::NoNamespace)?;
     ctx.caches_synced().await;
-    let api: Api<LiveSnapshotTemplate> = Api::namespaced(ctx.kube.clone(), &namespace);
+    let api: Api<K> = Api::namespaced(ctx.kube.clone(), &namespace);
     finalizer(&api, FINALIZER, obj, |ev| async move {
         match ev {
-            FinalizerEvent::Apply(obj) => apply(&obj, ctx, failed).await,
-            FinalizerEvent::Cleanup(obj) => cleanup(&obj, ctx).await,
+            FinalizerEvent::Apply(obj) => apply(&*obj, ctx, failed).await,
+            FinalizerEvent::Cleanup(obj) => cleanup(&*obj, ctx).await,
         }
     })
     .await
@@ -122,13 +134,13 @@ async fn reconcile_inner(
 }
 
 /// Makes upstream match spec (or, with Observe, reports how it differs) and records the result.
-async fn apply(
-    obj: &LiveSnapshotTemplate,
-    ctx: &Context,
+async fn apply<K: Managed>(
+    obj: &K,
+    ctx: &Context<K>,
     failed: &AtomicBool,
 ) -> Result<Action, ReconcileError> {
     let key = ObjectRef::from_obj(obj);
-    let mut current = obj.status.clone().unwrap_or_default();
+    let mut current = obj.status().cloned().unwrap_or_default();
     if obj.is_paused() {
         // Paused objects make no upstream call; they keep their finalizer and their claim.
         write_status(ctx, obj, &mut current, &Report::paused()).await?;
@@ -141,7 +153,11 @@ async fn apply(
     let (mut report, action) = match outcome {
         Ok(report) => {
             ctx.backoff.reset(&key);
-            let action = Action::requeue(resync_delay(obj, ctx));
+            let action = if report.pending {
+                Action::requeue(PENDING_POLL.min(ctx.settings.resync))
+            } else {
+                Action::requeue(resync_delay(obj, ctx))
+            };
             (report, action)
         }
         Err(ReconcileError::Kube(e)) => return Err(ReconcileError::Kube(e)),
@@ -160,23 +176,24 @@ async fn apply(
     Ok(action)
 }
 
-async fn sync(
-    obj: &LiveSnapshotTemplate,
-    ctx: &Context,
-    current: &mut LiveSnapshotTemplateStatus,
-) -> Result<Report, ReconcileError> {
-    let (domain, app) = (obj.spec.domain.as_str(), obj.spec.app_name.as_str());
-    let observing = obj.spec.management_policy == ManagementPolicy::Observe;
+async fn sync<K: Managed>(
+    obj: &K,
+    ctx: &Context<K>,
+    current: &mut K::Status,
+) -> Result<Report<K>, ReconcileError> {
+    let (what, identity) = (obj.describe(), obj.identity());
+    let policies = obj.policies();
+    let observing = policies.management == ManagementPolicy::Observe;
 
-    // 1. Credentials decide the project and endpoint. A template this object owns stays where
-    //    it is: credentials that now point elsewhere are refused, never followed.
+    // 1. Credentials decide the project and endpoint. An upstream object this object owns stays
+    //    where it is: credentials that now point elsewhere are refused, never followed.
     let config = credentials::resolve(&ctx.kube, &ctx.cloud, obj).await?;
     let project = config.project_id.clone();
-    if let Some(own) = &current.ownership
+    if let Some(own) = &current.managed().ownership
         && (own.project_id != project || own.endpoint != config.endpoint)
     {
         let msg = format!(
-            "this object owns {domain}/{app} in project {} at {}, but its credentials now resolve to project {project} at {}; restore them, or delete this object with deletionPolicy Orphan and create a new one",
+            "this object owns {identity} in project {} at {}, but its credentials now resolve to project {project} at {}; restore them, or delete this object with deletionPolicy Orphan and create a new one",
             own.project_id, own.endpoint, config.endpoint
         );
         return Ok(Report::new(
@@ -186,61 +203,60 @@ async fn sync(
         .with_project(&project));
     }
 
-    // 2. Another object holding this template: this one never writes it.
+    // 2. Another object holding this upstream object: this one never writes it.
     let id = Identity::of(obj, &project);
     if !observing && let Some(rival) = ctx.claims.rival(&id, obj, |r| ctx.exists(r)) {
         return Ok(conflict(ctx, obj, current, &rival.object, &project).await);
     }
-    let auth_key = credentials::auth_key(&ctx.kube, obj).await?;
-    let upstream = ctx.clients.get(&config)?;
-    let want = desired(&obj.spec, auth_key);
+    let external = ctx
+        .connector
+        .connect(ctx, obj, &config, Purpose::Sync)
+        .await?;
 
     // 3. Observe. A reconcile a user asked for, and an object with an unanswered create on
-    //    record, read the template itself. A new object needs proof of absence: a complete
-    //    domain listing started after this process first saw it, shared with the other new
-    //    objects of the domain, or else a targeted read; so does a settled object's first look
-    //    after a restart. Later looks read the domain's shared listing.
+    //    record, read the upstream object itself. A new object needs proof of absence: a read
+    //    started after this process first saw it (which a kind may share between the new
+    //    objects it batches); so does a settled object's first look after a restart. Later looks
+    //    may use any recent shared read.
     let requested = reconcile_request(obj)
-        .is_some_and(|r| current.last_handled_reconcile_at.as_deref() != Some(r));
-    let settled = current.at_provider.is_some()
-        && current
-            .ownership
+        .is_some_and(|r| current.managed().last_handled_reconcile_at.as_deref() != Some(r));
+    let prior = current.managed().ownership.clone();
+    let settled = current.at_provider().is_some()
+        && prior
             .as_ref()
             .is_some_and(|o| o.state != OwnershipState::Creating);
-    let seen = if requested || (!settled && current.ownership.is_some()) {
-        // An unanswered create of ours may land at any time, so no listing is proof against
-        // it: read the template itself.
-        upstream.observe_fresh(domain, app).await?
+    let (look, restarted) = if requested || (!settled && prior.is_some()) {
+        // An unanswered create of ours may land at any time, so no shared read is proof
+        // against it.
+        (Look::Fresh, false)
     } else if !settled {
-        // Never written by us: any complete listing started after this process first saw the
-        // object proves absence.
-        upstream
-            .observe_new(domain, app, ctx.first_seen(obj))
-            .await?
+        (Look::Since(ctx.first_seen(obj)), false)
     } else if let Some(since) = ctx.seen_since(obj) {
-        // The first look at a settled object since this process saw it (a restart): one
-        // listing per domain, started after the objects were seen, confirms them all.
-        let seen = upstream.observe_new(domain, app, since).await?;
-        ctx.forget_seen(obj);
-        seen
+        (Look::Since(since), true)
     } else {
-        upstream.observe(domain, app).await?
+        (Look::Shared, false)
     };
+    let seen = external.observe(obj, current, look).await?;
+    if restarted {
+        ctx.forget_seen(obj);
+    }
 
     // 4. Absent: create (Manage) or report (Observe).
-    let prior = current.ownership.clone();
     // Whether `own` came from this reconcile's own create race, rather than from status.
     let (seen, mut own, raced) = match seen {
-        Some(seen) => (seen, prior.clone(), false),
-        None if observing => {
-            let msg = format!("no upstream template for {domain}/{app}");
+        Observation::Unavailable { reason, message } => {
+            return Err(ReconcileError::Unavailable { reason, message });
+        }
+        Observation::Present(seen) => (seen, prior.clone(), false),
+        Observation::Absent if observing => {
+            let msg = format!("{what} does not exist");
             return Ok(Report::new(
                 Desired::new(READY, Status::False, reason::NOT_FOUND, msg),
-                Report::success(reason::OBSERVING),
+                Report::<K>::success(reason::OBSERVING),
             )
             .with_project(&project));
         }
-        None => {
+        Observation::Absent => {
             let intent = Ownership {
                 state: OwnershipState::Creating,
                 project_id: project.clone(),
@@ -260,24 +276,32 @@ async fn sync(
                 .with_ownership(Some(intent.clone()));
             write_status(ctx, obj, current, &record).await?;
             ctx.fenced().await?;
-            match upstream.create(&want).await {
-                Ok(()) => {
-                    let note = format!("created upstream template {domain}/{app}");
-                    event(ctx, obj, false, "Created", "Create", note).await;
+            match external.create(obj).await {
+                Ok(created) => {
+                    event(
+                        ctx,
+                        obj,
+                        false,
+                        "Created",
+                        "Create",
+                        format!("created {what}"),
+                    )
+                    .await;
                     let own = Ownership {
                         state: OwnershipState::Created,
                         ..intent
                     };
-                    return Ok(Report::in_sync(at_provider(&want), false)
+                    return Ok(settled_report(&external, &created, false)
                         .with_project(&project)
                         .with_ownership(Some(own)));
                 }
                 Err(e) if e.class() == ErrorClass::AlreadyExists => {
-                    let seen = upstream
-                        .observe_fresh(domain, app)
-                        .await?
-                        .ok_or(ReconcileError::Upstream(e))?;
-                    // With an earlier unanswered create of ours on record, the template may be
+                    let Observation::Present(seen) =
+                        external.observe(obj, current, Look::Fresh).await?
+                    else {
+                        return Err(ReconcileError::Upstream(e));
+                    };
+                    // With an earlier unanswered create of ours on record, the object may be
                     // that create landing late; without one, someone else made it after our read.
                     let ours = prior
                         .as_ref()
@@ -296,16 +320,14 @@ async fn sync(
     // 5. Present. Ours when status records it; otherwise adopt only as the spec allows.
     if !observing && own.is_none() && !raced {
         // The cache may lag our own intent write of a previous reconcile: ask the API server
-        // before refusing a template that could be ours.
+        // before refusing an upstream object that could be ours.
         own = fresh_ownership(ctx, obj).await?;
     }
-    let drift = diff(&want, &seen);
+    let drift = external.diff(obj, &seen);
     let own = match own {
         _ if observing => None,
         Some(o) if o.state == OwnershipState::Creating => {
-            let note = format!(
-                "created upstream template {domain}/{app} (confirmed after an unanswered create)"
-            );
+            let note = format!("created {what} (confirmed after an unanswered create)");
             event(ctx, obj, false, "Created", "Create", note).await;
             Some(Ownership {
                 state: OwnershipState::Created,
@@ -314,14 +336,15 @@ async fn sync(
         }
         Some(o) => Some(o),
         None => {
-            let allowed = match obj.spec.adoption_policy {
+            let allowed = match policies.adoption {
                 AdoptionPolicy::Never => false,
                 AdoptionPolicy::IfMatching => drift.is_empty(),
                 AdoptionPolicy::Always => true,
             };
             if !allowed {
                 ctx.claims.release(obj);
-                return Ok(already_exists(ctx, obj, current, &seen, &drift, &project).await);
+                let at = external.at_provider(&seen);
+                return Ok(already_exists(ctx, obj, current, at, &drift, &project).await);
             }
             let adopted = Ownership {
                 state: OwnershipState::Adopted,
@@ -333,34 +356,37 @@ async fn sync(
                 return Ok(conflict(ctx, obj, current, &rival.object, &project).await);
             }
             // Recorded before the first write, so cleanup knows it may delete it.
-            let record = Report::intent(reason::CREATING, "adopting the upstream template")
+            let record = Report::intent(reason::CREATING, "adopting the upstream object")
                 .with_project(&project)
                 .with_ownership(Some(adopted.clone()));
             write_status(ctx, obj, current, &record).await?;
             let note = format!(
-                "took over existing upstream template {domain}/{app} (adoptionPolicy {:?}); this object now manages it and deletes it with deletionPolicy Delete",
-                obj.spec.adoption_policy
+                "took over existing {what} (adoptionPolicy {:?}); this object now manages it and deletes it with deletionPolicy Delete",
+                policies.adoption
             );
             event(ctx, obj, false, "Adopted", "Adopt", note).await;
             Some(adopted)
         }
     };
 
-    // 6. Diff: in sync, drift reported (Observe), or updated.
+    // 6. Diff: in sync (or still becoming available), drift reported (Observe), or updated.
     if drift.is_empty() {
-        let r = Report::in_sync(at_provider(&seen), observing).with_project(&project);
+        let r = settled_report(&external, &seen, observing).with_project(&project);
         return Ok(match own {
             Some(o) => r.with_ownership(Some(o)),
             None => r,
         });
     }
-    // A difference is drift only when upstream moved under a spec already applied; a new
-    // generation or a template just created or adopted is an ordinary update.
-    let spec_changed = current.observed_generation != obj.meta().generation;
+    // A difference is drift only when upstream moved away from a spec this object had
+    // confirmed in sync; a new generation, an object just created or adopted, or one never yet
+    // in sync (a VOD cover set once its task finishes) is an ordinary update.
+    let spec_changed = current.managed().observed_generation != obj.meta().generation;
     let just_owned = prior
         .as_ref()
         .is_none_or(|p| p.state == OwnershipState::Creating);
-    let drifted = !(spec_changed || just_owned);
+    let was_in_sync = crate::core::conditions::find(&current.managed().conditions, READY)
+        .is_some_and(|c| c.status == "True");
+    let drifted = was_in_sync && !(spec_changed || just_owned);
     if drifted {
         ctx.metrics.drift_detected.inc();
     }
@@ -377,62 +403,82 @@ async fn sync(
                 reason::DRIFTED,
                 format!("upstream differs from spec in: {fields}"),
             ),
-            Report::success(reason::OBSERVING),
+            Report::<K>::success(reason::OBSERVING),
         )
         .with_project(&project);
-        r.at_provider = Some(at_provider(&seen));
+        r.at_provider = Some(external.at_provider(&seen));
         r.drift = Some(drift);
         return Ok(r);
     }
-    let body = merged_update(&want, &seen);
     ctx.fenced().await?;
-    upstream.update(&body).await?;
+    let after = external.update(obj, &seen).await?;
     let (ev_reason, note) = if !drifted {
-        (
-            "Updated",
-            format!("updated upstream template {domain}/{app}: {fields}"),
-        )
+        ("Updated", format!("updated {what}: {fields}"))
     } else {
         (
             "DriftCorrected",
-            format!(
-                "upstream template {domain}/{app} had drifted from spec in {fields}; corrected"
-            ),
+            format!("{what} had drifted from spec in {fields}; corrected"),
         )
     };
     event(ctx, obj, false, ev_reason, "Update", note).await;
-    Ok(Report::in_sync(at_provider(&body), false)
+    Ok(settled_report(&external, &after, false)
         .with_project(&project)
         .with_ownership(own))
 }
 
+/// Upstream matches spec: Ready, or, while the object is still becoming available (a task
+/// running), not yet Ready with the kind's reason, and looked at again soon.
+fn settled_report<K: Managed, E: External<K>>(
+    external: &E,
+    seen: &E::Observed,
+    observing: bool,
+) -> Report<K> {
+    let at = external.at_provider(seen);
+    match external.pending(seen) {
+        Some((why, message)) => {
+            let synced = if observing {
+                reason::OBSERVING
+            } else {
+                reason::RECONCILE_SUCCESS
+            };
+            let mut r = Report::new(
+                Desired::new(READY, Status::False, why, message),
+                Report::<K>::success(synced),
+            );
+            r.at_provider = Some(at);
+            r.drift = Some(Vec::new());
+            r.pending = true;
+            r
+        }
+        None => Report::in_sync(at, observing),
+    }
+}
+
 /// The ownership record as the API server has it now.
-async fn fresh_ownership(
-    ctx: &Context,
-    obj: &LiveSnapshotTemplate,
+async fn fresh_ownership<K: Managed>(
+    ctx: &Context<K>,
+    obj: &K,
 ) -> Result<Option<Ownership>, kube::Error> {
-    let api: Api<LiveSnapshotTemplate> =
-        Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
+    let api: Api<K> = Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
     let fresh = api.get_opt(&obj.name_any()).await?;
     Ok(fresh
         .filter(|f| f.uid() == obj.uid())
-        .and_then(|f| f.status)
-        .and_then(|s| s.ownership))
+        .and_then(|f| f.status().and_then(|s| s.managed().ownership.clone())))
 }
 
-/// A template exists upstream that this object did not create and may not adopt.
-async fn already_exists(
-    ctx: &Context,
-    obj: &LiveSnapshotTemplate,
-    current: &LiveSnapshotTemplateStatus,
-    seen: &crate::upstream::LiveSnapshotConfig,
-    drift: &[crate::resource::FieldDrift],
+/// An upstream object exists that this object did not create and may not adopt.
+async fn already_exists<K: Managed>(
+    ctx: &Context<K>,
+    obj: &K,
+    current: &K::Status,
+    at: super::managed::AtProviderOf<K>,
+    drift: &[FieldDrift],
     project: &str,
-) -> Report {
-    let (domain, app) = (&obj.spec.domain, &obj.spec.app_name);
-    let msg = match obj.spec.adoption_policy {
+) -> Report<K> {
+    let what = obj.describe();
+    let msg = match obj.policies().adoption {
         AdoptionPolicy::IfMatching => format!(
-            "upstream template {domain}/{app} exists and was not created by this object; adoptionPolicy IfMatching takes it over only when it equals spec, and it differs in: {}",
+            "{what} exists and was not created by this object; adoptionPolicy IfMatching takes it over only when it equals spec, and it differs in: {}",
             drift
                 .iter()
                 .map(|d| d.field.as_str())
@@ -440,10 +486,10 @@ async fn already_exists(
                 .join(", ")
         ),
         _ => format!(
-            "upstream template {domain}/{app} exists and was not created by this object; it is left untouched. Set spec.adoptionPolicy to IfMatching or Always to take it over"
+            "{what} exists and was not created by this object; it is left untouched. Set spec.adoptionPolicy to IfMatching or Always to take it over"
         ),
     };
-    if previous_reason(current, READY) != Some(reason::ALREADY_EXISTS) {
+    if previous_reason(current.managed(), READY) != Some(reason::ALREADY_EXISTS) {
         event(ctx, obj, true, reason::ALREADY_EXISTS, "Claim", msg.clone()).await;
     }
     let mut r = Report::new(
@@ -452,29 +498,29 @@ async fn already_exists(
     )
     .with_project(project)
     .with_ownership(None);
-    r.at_provider = Some(at_provider(seen));
+    r.at_provider = Some(at);
     r.drift = Some(drift.to_vec());
     r
 }
 
-/// Another object holds the template. Its name is given only within the same namespace.
-async fn conflict(
-    ctx: &Context,
-    obj: &LiveSnapshotTemplate,
-    current: &LiveSnapshotTemplateStatus,
-    holder: &ObjectRef<LiveSnapshotTemplate>,
+/// Another object holds the upstream object. Its name is given only within the same namespace.
+async fn conflict<K: Managed>(
+    ctx: &Context<K>,
+    obj: &K,
+    current: &K::Status,
+    holder: &ObjectRef<K>,
     project: &str,
-) -> Report {
-    let (domain, app) = (&obj.spec.domain, &obj.spec.app_name);
+) -> Report<K> {
+    let identity = obj.identity();
     let who = if holder.namespace == obj.namespace() {
         format!("object {}", holder.name)
     } else {
         "an object in another namespace".to_string()
     };
     let msg = format!(
-        "{who} already manages {domain}/{app} in this project; this object never writes upstream"
+        "{who} already manages {identity} in this project; this object never writes upstream"
     );
-    if previous_reason(current, SYNCED) != Some(reason::CONFLICT) {
+    if previous_reason(current.managed(), SYNCED) != Some(reason::CONFLICT) {
         event(ctx, obj, true, reason::CONFLICT, "Claim", msg.clone()).await;
     }
     Report::new(
@@ -484,19 +530,18 @@ async fn conflict(
     .with_project(project)
 }
 
-fn reconcile_request(obj: &LiveSnapshotTemplate) -> Option<&str> {
-    obj.annotations()
+fn reconcile_request<K: Managed>(obj: &K) -> Option<&str> {
+    obj.meta()
+        .annotations
+        .as_ref()?
         .get(RECONCILE_ANNOTATION)
         .map(String::as_str)
 }
 
-/// With coalesced observation a domain's objects share a slot (and so one listing); otherwise
-/// each object has its own.
-fn resync_delay(obj: &LiveSnapshotTemplate, ctx: &Context) -> Duration {
-    let key = match ctx.settings.upstream.coalesce_window {
-        Some(_) => obj.spec.domain.clone(),
-        None => obj.uid().unwrap_or_else(|| obj.name_any()),
-    };
+/// Objects whose kind coalesces reads share a slot per batch (a domain's templates, one
+/// listing); otherwise each object has its own.
+fn resync_delay<K: Managed>(obj: &K, ctx: &Context<K>) -> Duration {
+    let key = obj.resync_key(ctx.settings.upstream.coalesce_window.is_some());
     next_resync(ctx.settings.resync, &key, std::time::SystemTime::now())
 }
 
@@ -509,8 +554,9 @@ enum Retry {
     After(Option<Duration>),
 }
 
-fn classify(err: &ReconcileError) -> (&'static str, Status, Retry) {
+fn classify<K: Managed>(err: &ReconcileError) -> (&'static str, Status, Retry) {
     match err {
+        ReconcileError::Unavailable { reason, .. } => (reason, Status::False, Retry::Backoff),
         ReconcileError::Credentials(c) if c.waits_for_secret() => {
             let why = match c {
                 CredentialsError::SecretMissing { .. } => reason::SECRET_MISSING,
@@ -526,6 +572,15 @@ fn classify(err: &ReconcileError) -> (&'static str, Status, Retry) {
             (reason::SECRET_UNREADABLE, Status::Unknown, Retry::Backoff)
         }
         ReconcileError::Upstream(e) | ReconcileError::CreateRefused(e) => match e.class() {
+            _ if K::reason_for(e).is_some() => {
+                let why = K::reason_for(e).unwrap_or(reason::UPSTREAM_ERROR);
+                let (ready, retry) = match e.class() {
+                    ErrorClass::Terminal => (Status::False, Retry::OnChange),
+                    _ => (Status::False, Retry::Backoff),
+                };
+                (why, ready, retry)
+            }
+            ErrorClass::NotReady => (reason::NOT_READY, Status::False, Retry::Backoff),
             ErrorClass::Terminal => (reason::INVALID_SPEC, Status::False, Retry::OnChange),
             ErrorClass::Auth => (reason::AUTH_FAILED, Status::False, Retry::Backoff),
             ErrorClass::Throttled(after) => {
@@ -540,13 +595,13 @@ fn classify(err: &ReconcileError) -> (&'static str, Status, Retry) {
 
 /// Status and retry delay for a failed sync, and a Warning Event for every failure (the
 /// recorder folds repeats into one Event with a count).
-async fn failure(
-    obj: &LiveSnapshotTemplate,
-    ctx: &Context,
+async fn failure<K: Managed>(
+    obj: &K,
+    ctx: &Context<K>,
     err: &ReconcileError,
-) -> (Report, Action) {
+) -> (Report<K>, Action) {
     let key = ObjectRef::from_obj(obj);
-    let (why, ready, retry) = classify(err);
+    let (why, ready, retry) = classify::<K>(err);
     let delay = match retry {
         Retry::OnChange => None,
         Retry::Backoff => Some(ctx.backoff.next(&key)),
@@ -561,7 +616,7 @@ async fn failure(
     let next = match delay {
         Some(d) => format!("retrying in {}s", d.as_secs_f64().ceil() as u64),
         None => {
-            let secrets: Vec<&str> = credentials::referenced_secrets(obj).collect();
+            let secrets: Vec<&str> = obj.secrets();
             if secrets.is_empty() {
                 "waiting for a change of the spec".to_string()
             } else {
@@ -585,17 +640,20 @@ async fn failure(
     (report, action)
 }
 
-async fn failure_report(
-    ctx: &Context,
-    obj: &LiveSnapshotTemplate,
+async fn failure_report<K: Managed>(
+    ctx: &Context<K>,
+    obj: &K,
     err: &ReconcileError,
     why: &'static str,
     ready: Status,
-) -> Report {
+) -> Report<K> {
     let msg = err.to_string();
     ctx.metrics
         .failures
-        .get_or_create(&crate::metrics::ReasonLabels { reason: why })
+        .get_or_create(&crate::core::metrics::ReasonLabels {
+            kind: K::KIND,
+            reason: why,
+        })
         .inc();
     tracing::warn!(object = %ObjectRef::from_obj(obj), reason = why, error = %msg, "sync failed");
     event(ctx, obj, true, why, "Sync", msg.clone()).await;
@@ -605,27 +663,28 @@ async fn failure_report(
     )
 }
 
-/// Deletion: remove the upstream template when this object owns it and deletionPolicy is
-/// Delete; otherwise leave it. The finalizer is dropped once that is done, and deletion never
-/// waits for something that may not come back (a deleted Secret, an unpaused object).
-async fn cleanup(obj: &LiveSnapshotTemplate, ctx: &Context) -> Result<Action, ReconcileError> {
-    let (domain, app) = (obj.spec.domain.as_str(), obj.spec.app_name.as_str());
-    let mut current = obj.status.clone().unwrap_or_default();
-    let Some(own) = current.ownership.clone() else {
-        if obj.spec.management_policy == ManagementPolicy::Manage {
+/// Deletion: remove the upstream object when this object owns it and deletionPolicy is Delete;
+/// otherwise leave it. The finalizer is dropped once that is done, and deletion never waits for
+/// something that may not come back (a deleted Secret, an unpaused object).
+async fn cleanup<K: Managed>(obj: &K, ctx: &Context<K>) -> Result<Action, ReconcileError> {
+    let (what, identity) = (obj.describe(), obj.identity());
+    let policies = obj.policies();
+    let mut current = obj.status().cloned().unwrap_or_default();
+    let Some(own) = current.managed().ownership.clone() else {
+        if policies.management == ManagementPolicy::Manage {
             let note = format!(
-                "nothing deleted upstream: this object never created or adopted {domain}/{app}"
+                "nothing deleted upstream: this object never created or adopted {identity}"
             );
             event(ctx, obj, false, "NothingToDelete", "Delete", note).await;
         }
         return Ok(Action::await_change());
     };
-    let place = format!("{domain}/{app} in project {}", own.project_id);
-    let kept = |why: String| format!("left upstream template {place} in place: {why}");
-    if obj.spec.deletion_policy == DeletionPolicy::Orphan
-        || obj.spec.management_policy == ManagementPolicy::Observe
+    let place = format!("{what} in project {}", own.project_id);
+    let kept = |why: String| format!("left {place} in place: {why}");
+    if policies.deletion == DeletionPolicy::Orphan
+        || policies.management == ManagementPolicy::Observe
     {
-        let why = if obj.spec.deletion_policy == DeletionPolicy::Orphan {
+        let why = if policies.deletion == DeletionPolicy::Orphan {
             "deletionPolicy is Orphan"
         } else {
             "managementPolicy is Observe"
@@ -633,7 +692,7 @@ async fn cleanup(obj: &LiveSnapshotTemplate, ctx: &Context) -> Result<Action, Re
         return orphan(ctx, obj, false, kept(why.into())).await;
     }
     if obj.is_paused() {
-        return orphan(ctx, obj, true, kept("the object is paused, so no upstream call is made; delete the template by hand or unpause before deleting".into())).await;
+        return orphan(ctx, obj, true, kept("the object is paused, so no upstream call is made; delete it by hand or unpause before deleting".into())).await;
     }
     let config = match credentials::resolve(&ctx.kube, &ctx.cloud, obj).await {
         Ok(c) => c,
@@ -650,7 +709,7 @@ async fn cleanup(obj: &LiveSnapshotTemplate, ctx: &Context) -> Result<Action, Re
     };
     if config.project_id != own.project_id || config.endpoint != own.endpoint {
         let why = format!(
-            "its credentials now resolve to project {} at {}, not {} where the template lives",
+            "its credentials now resolve to project {} at {}, not {} where it lives",
             config.project_id, config.endpoint, own.endpoint
         );
         return orphan(ctx, obj, true, kept(why)).await;
@@ -660,24 +719,35 @@ async fn cleanup(obj: &LiveSnapshotTemplate, ctx: &Context) -> Result<Action, Re
     if let Err(e) = ctx.fenced().await {
         return cleanup_failed(ctx, obj, &current, e).await;
     }
-    let deleted = match ctx.clients.get(&config) {
-        Ok(upstream) => upstream.delete(domain, app).await,
+    let deleted = match ctx
+        .connector
+        .connect(ctx, obj, &config, Purpose::Delete)
+        .await
+    {
+        Ok(external) => external.delete(obj, &current).await.map_err(Into::into),
         Err(e) => Err(e),
     };
     match deleted {
         Ok(()) => {}
-        Err(e) if e.class() == ErrorClass::NotFound => {}
-        Err(e) => return cleanup_failed(ctx, obj, &current, e.into()).await,
+        Err(ReconcileError::Upstream(e)) if e.class() == ErrorClass::NotFound => {}
+        Err(e) => return cleanup_failed(ctx, obj, &current, e).await,
     }
     ctx.claims.release(obj);
-    let note = format!("deleted upstream template {place}");
-    event(ctx, obj, false, "Deleted", "Delete", note).await;
+    event(
+        ctx,
+        obj,
+        false,
+        "Deleted",
+        "Delete",
+        format!("deleted {place}"),
+    )
+    .await;
     Ok(Action::await_change())
 }
 
-async fn orphan(
-    ctx: &Context,
-    obj: &LiveSnapshotTemplate,
+async fn orphan<K: Managed>(
+    ctx: &Context<K>,
+    obj: &K,
     warning: bool,
     note: String,
 ) -> Result<Action, ReconcileError> {
@@ -688,13 +758,13 @@ async fn orphan(
 
 /// Records why cleanup failed and returns the error, which keeps the finalizer; the retry delay
 /// comes from `error_policy` alone, so a failure is counted once.
-async fn cleanup_failed(
-    ctx: &Context,
-    obj: &LiveSnapshotTemplate,
-    current: &LiveSnapshotTemplateStatus,
+async fn cleanup_failed<K: Managed>(
+    ctx: &Context<K>,
+    obj: &K,
+    current: &K::Status,
     err: ReconcileError,
 ) -> Result<Action, ReconcileError> {
-    let (why, ready, _) = classify(&err);
+    let (why, ready, _) = classify::<K>(&err);
     let report = failure_report(ctx, obj, &err, why, ready).await;
     let mut current = current.clone();
     write_status(ctx, obj, &mut current, &report).await?;
@@ -704,11 +774,12 @@ async fn cleanup_failed(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kinds::live::resource::LiveSnapshotTemplate;
 
     #[test]
     fn a_refused_create_waits_for_a_change_and_a_timeout_backs_off() {
         let refused = ReconcileError::CreateRefused(ApiError::Status {
-            operation: crate::upstream::error::Operation::Create,
+            operation: crate::clouds::huawei::error::Operation::Create,
             status: 400,
             code: "LIVE.100011001".into(),
             message: "bad".into(),
@@ -716,18 +787,18 @@ mod tests {
             retry_after: None,
         });
         assert!(matches!(
-            classify(&refused),
+            classify::<LiveSnapshotTemplate>(&refused),
             (reason::INVALID_SPEC, Status::False, Retry::OnChange)
         ));
         assert!(matches!(
-            classify(&ReconcileError::TimedOut(Duration::from_secs(1))),
+            classify::<LiveSnapshotTemplate>(&ReconcileError::TimedOut(Duration::from_secs(1))),
             (reason::TIMED_OUT, Status::Unknown, Retry::Backoff)
         ));
         let denied = ReconcileError::Credentials(CredentialsError::DefaultsNotAllowed {
             namespace: "n".into(),
         });
         assert!(matches!(
-            classify(&denied),
+            classify::<LiveSnapshotTemplate>(&denied),
             (
                 reason::DEFAULT_CREDENTIALS_DENIED,
                 Status::False,

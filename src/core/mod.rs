@@ -1,8 +1,13 @@
-//! The controller: shared context, the watches that trigger reconciles, and the run loop.
-//! The reconcile itself reads top to bottom in `reconcile.rs`.
+//! The managed-resource core: one reconcile loop and everything every kind shares. A kind
+//! plugs in through `managed.rs`; this file holds the shared context, the watches that trigger
+//! reconciles, and the run loop. The reconcile itself reads top to bottom in `reconcile.rs`.
 
 pub mod backoff;
 pub mod clients;
+pub mod conditions;
+pub mod credentials;
+pub mod managed;
+pub mod metrics;
 pub mod ownership;
 pub mod reconcile;
 pub mod report;
@@ -21,12 +26,13 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
 use kube::{Api, ResourceExt};
 
-use crate::credentials::{CloudDefaults, referenced_secrets};
-use crate::metrics::{self, Metrics, UpstreamObserver};
-use crate::resource::LiveSnapshotTemplate;
+use crate::kinds::live::resource::LiveSnapshotTemplate;
+use crate::kinds::vod::resource::VodAssetSnapshot;
 use backoff::Backoff;
-use clients::ClientPool;
 pub use clients::UpstreamSettings;
+use credentials::CloudDefaults;
+use managed::{KindStatus, Managed};
+use metrics::Metrics;
 pub use reconcile::{ReconcileError, reconcile};
 
 pub const MANAGER: &str = "live-snapshot-operator";
@@ -70,6 +76,30 @@ pub struct Settings {
     pub fencing: Fencing,
     /// This process's slice of the objects; all of them when `None`.
     pub shard: Option<shard::Shard>,
+    /// The kinds this process manages (each needs its CRD installed).
+    pub kinds: Vec<KindName>,
+}
+
+/// The kinds the operator can manage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum KindName {
+    #[value(name = "LiveSnapshotTemplate")]
+    LiveSnapshotTemplate,
+    #[value(name = "VodAssetSnapshot")]
+    VodAssetSnapshot,
+}
+
+impl KindName {
+    pub const ALL: [KindName; 2] = [KindName::LiveSnapshotTemplate, KindName::VodAssetSnapshot];
+}
+
+impl std::fmt::Display for KindName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KindName::LiveSnapshotTemplate => "LiveSnapshotTemplate",
+            KindName::VodAssetSnapshot => "VodAssetSnapshot",
+        })
+    }
 }
 
 impl Default for Settings {
@@ -85,34 +115,42 @@ impl Default for Settings {
             reconcile_timeout: Duration::from_secs(120),
             fencing: Fencing::default(),
             shard: None,
+            kinds: KindName::ALL.to_vec(),
         }
     }
 }
 
-pub struct Context {
+/// What the reconciles of one kind share.
+pub struct Context<K: Managed> {
     pub kube: kube::Client,
     pub settings: Settings,
     pub cloud: CloudDefaults,
-    pub clients: ClientPool,
+    /// The kind's upstream clients, one per credential, with their rate limits.
+    pub connector: K::Connector,
     pub recorder: Recorder,
     /// One cache per watched scope (all namespaces, or each listed namespace).
-    pub stores: Vec<Store<LiveSnapshotTemplate>>,
-    /// Which object holds which upstream template, across scopes.
-    pub claims: ownership::Claims,
+    pub stores: Vec<Store<K>>,
+    /// Which object holds which upstream object, across scopes.
+    pub claims: ownership::Claims<K>,
     /// Per scope, whether its cache holds its initial list. A watch channel rather than
     /// `Store::wait_until_ready`, whose one-shot channel wakes only the last of several waiters.
     pub synced: tokio::sync::watch::Sender<Vec<bool>>,
-    pub backoff: Backoff,
+    pub backoff: Backoff<K>,
     pub metrics: Arc<Metrics>,
-    /// When this process first saw each object not yet settled upstream: a domain listing
-    /// started after that proves what the object needs to know (see `coalesce.rs`). Entries
-    /// leave when the object settles or goes, so the map holds the unsettled objects only.
+    /// When this process first saw each object not yet settled upstream: a read started after
+    /// that proves what the object needs to know (see `Look::Since`). Entries leave when the
+    /// object settles or goes, so the map holds the unsettled objects only.
     pub first_seen: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
-impl Context {
+impl<K: Managed> Context<K> {
+    /// The kind's name, as metrics and logs label it.
+    pub fn kind(&self) -> &'static str {
+        K::KIND
+    }
+
     /// When this process first saw `obj` (now, if it never did before).
-    pub fn first_seen(&self, obj: &LiveSnapshotTemplate) -> std::time::Instant {
+    pub fn first_seen(&self, obj: &K) -> std::time::Instant {
         let mut seen = self.first_seen.lock().unwrap_or_else(|p| p.into_inner());
         *seen
             .entry(obj.uid().unwrap_or_default())
@@ -120,7 +158,7 @@ impl Context {
     }
 
     /// Forgets when `obj` was first seen: it is settled upstream, or gone.
-    pub fn forget_seen(&self, obj: &LiveSnapshotTemplate) {
+    pub fn forget_seen(&self, obj: &K) {
         if let Some(uid) = obj.uid() {
             self.first_seen
                 .lock()
@@ -130,7 +168,7 @@ impl Context {
     }
 
     /// When this process first saw `obj`, if it has not been settled since.
-    pub fn seen_since(&self, obj: &LiveSnapshotTemplate) -> Option<std::time::Instant> {
+    pub fn seen_since(&self, obj: &K) -> Option<std::time::Instant> {
         let uid = obj.uid()?;
         self.first_seen
             .lock()
@@ -140,7 +178,7 @@ impl Context {
     }
 
     /// Every object the operator sees, across scopes.
-    pub fn all_templates(&self) -> Vec<Arc<LiveSnapshotTemplate>> {
+    pub fn all_objects(&self) -> Vec<Arc<K>> {
         self.stores.iter().flat_map(|s| s.state()).collect()
     }
 
@@ -153,7 +191,7 @@ impl Context {
     }
 
     /// Whether an object is in any watched scope's cache.
-    pub fn exists(&self, r: &ObjectRef<LiveSnapshotTemplate>) -> bool {
+    pub fn exists(&self, r: &ObjectRef<K>) -> bool {
         self.stores.iter().any(|s| s.get(r).is_some())
     }
 
@@ -166,14 +204,14 @@ impl Context {
     }
 }
 
-fn error_policy(obj: Arc<LiveSnapshotTemplate>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
+fn error_policy<K: Managed>(obj: Arc<K>, err: &ReconcileError, ctx: Arc<Context<K>>) -> Action {
     let delay = ctx.backoff.next(&ObjectRef::from_obj(&*obj));
     tracing::warn!(object = %ObjectRef::from_obj(&*obj), error = %err, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }
 
-/// Runs the controller until `shutdown` resolves; reconciles in flight then finish.
-/// `ready` turns true once every cache has synced.
+/// Runs the controllers of every configured kind until `shutdown` resolves; reconciles in
+/// flight then finish. `ready` turns true once every kind's caches have synced.
 pub async fn run(
     kube: kube::Client,
     settings: Settings,
@@ -182,6 +220,58 @@ pub async fn run(
     ready: Option<tokio::sync::watch::Sender<bool>>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
+    let shutdown = shutdown.shared();
+    let mut synced = Vec::new();
+    let mut controllers = Vec::new();
+    for kind in &settings.kinds {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        synced.push(rx);
+        let (k, s, c, m, stop) = (
+            kube.clone(),
+            settings.clone(),
+            cloud.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        );
+        controllers.push(match kind {
+            KindName::LiveSnapshotTemplate => {
+                run_kind::<LiveSnapshotTemplate>(k, s, c, m, tx, stop).boxed()
+            }
+            KindName::VodAssetSnapshot => {
+                run_kind::<VodAssetSnapshot>(k, s, c, m, tx, stop).boxed()
+            }
+        });
+    }
+    let readiness = async move {
+        for mut rx in synced {
+            // An error means that kind's controller stopped: nothing to wait for.
+            let _ = rx.wait_for(|s| *s).await;
+        }
+        if let Some(ready) = ready {
+            let _ = ready.send(true);
+        }
+    };
+    let readiness = tokio::spawn(readiness);
+    // The controllers run from here on: this process is (or acts as) the leader.
+    metrics.leader.set(1);
+    futures::future::join_all(controllers).await;
+    metrics.leader.set(0);
+    readiness.abort();
+}
+
+/// Runs one kind's controller (every watched scope) until `shutdown` resolves.
+async fn run_kind<K: Managed>(
+    kube: kube::Client,
+    settings: Settings,
+    cloud: CloudDefaults,
+    metrics: Arc<Metrics>,
+    ready: tokio::sync::watch::Sender<bool>,
+    shutdown: futures::future::Shared<
+        impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    >,
+) where
+    K::Status: KindStatus,
+{
     let scopes: Vec<Option<String>> = if settings.namespaces.is_empty() {
         vec![None]
     } else {
@@ -195,13 +285,10 @@ pub async fn run(
             instance: None,
         },
     );
-    let ctx = Arc::new(Context {
+    let ctx = Arc::new(Context::<K> {
         kube: kube.clone(),
         backoff: Backoff::new(settings.backoff_base, settings.backoff_max),
-        clients: ClientPool::new(
-            settings.upstream.clone(),
-            Some(Arc::new(UpstreamObserver(metrics.clone()))),
-        ),
+        connector: <K::Connector as managed::Connector<K>>::new(&settings.upstream, &metrics),
         settings: settings.clone(),
         cloud,
         recorder,
@@ -215,9 +302,7 @@ pub async fn run(
         let ctx = ctx.clone();
         async move {
             ctx.caches_synced().await;
-            if let Some(ready) = ready {
-                let _ = ready.send(true);
-            }
+            let _ = ready.send(true);
         }
     };
     let gauges = {
@@ -229,41 +314,46 @@ pub async fn run(
             .max(Duration::from_secs(600));
         async move {
             loop {
-                metrics::update_template_gauges(&ctx.metrics, &ctx.all_templates());
-                ctx.clients.evict_idle(idle);
+                let objects = ctx.all_objects();
+                metrics::update_object_gauges(
+                    &ctx.metrics,
+                    ctx.kind(),
+                    objects.iter().map(|o| {
+                        o.status()
+                            .map(|s| s.managed().conditions.as_slice())
+                            .unwrap_or_default()
+                    }),
+                );
+                managed::Connector::evict_idle(&ctx.connector, idle);
                 tokio::time::sleep(Duration::from_secs(5)).await;
             }
         }
     };
-    // The controller runs from here on: this process is (or acts as) the leader.
-    metrics.leader.set(1);
     let background = tokio::spawn(async move { tokio::join!(readiness, gauges) });
-    let shutdown = shutdown.shared();
     let controllers = scopes.into_iter().zip(writers).zip(stores).enumerate().map(
         |(index, ((scope, writer), store))| {
             scope_controller(index, scope, writer, store, ctx.clone(), shutdown.clone())
         },
     );
     futures::future::join_all(controllers).await;
-    metrics.leader.set(0);
     background.abort();
 }
 
 /// The controller of one scope: its watch, its cache, and the Secret watch that re-triggers
 /// objects reading a changed Secret. That watch is metadata-only: Secret contents never enter
 /// the operator's memory except by a targeted GET of a Secret an object names.
-async fn scope_controller(
+async fn scope_controller<K: Managed>(
     index: usize,
     scope: Option<String>,
-    writer: reflector::store::Writer<LiveSnapshotTemplate>,
-    reader: Store<LiveSnapshotTemplate>,
-    ctx: Arc<Context>,
+    writer: reflector::store::Writer<K>,
+    reader: Store<K>,
+    ctx: Arc<Context<K>>,
     shutdown: futures::future::Shared<
         impl std::future::Future<Output = ()> + Send + Sync + 'static,
     >,
 ) {
     let kube = ctx.kube.clone();
-    let (api, secrets): (Api<LiveSnapshotTemplate>, Api<PartialObjectMeta<Secret>>) = match &scope {
+    let (api, secrets): (Api<K>, Api<PartialObjectMeta<Secret>>) = match &scope {
         Some(ns) => (Api::namespaced(kube.clone(), ns), Api::namespaced(kube, ns)),
         None => (Api::all(kube.clone()), Api::all(kube)),
     };
@@ -281,13 +371,13 @@ async fn scope_controller(
             futures::future::ready(match ev {
                 watcher::Event::Apply(o)
                 | watcher::Event::Delete(o)
-                | watcher::Event::InitApply(o) => shard.is_none_or(|s| s.owns(&o.spec.domain)),
+                | watcher::Event::InitApply(o) => shard.is_none_or(|s| s.owns(o.shard_key())),
                 watcher::Event::Init | watcher::Event::InitDone => true,
             })
         })
         // The cache holds every object for as long as the operator runs: keep only what the
         // reconcile reads (managed fields and kubectl's last-applied copy can triple an object).
-        .modify(|o| {
+        .modify(|o: &mut K| {
             o.managed_fields_mut().clear();
             o.annotations_mut()
                 .remove("kubectl.kubernetes.io/last-applied-configuration");
@@ -301,7 +391,7 @@ async fn scope_controller(
                 // reads the shared listing, which our own writes keep current).
                 watcher::Event::Apply(o) => {
                     ctx.claims.learn(o);
-                    if o.status.as_ref().is_none_or(|s| s.ownership.is_none()) {
+                    if o.status().is_none_or(|s| s.managed().ownership.is_none()) {
                         ctx.first_seen(o);
                     }
                 }
@@ -332,7 +422,7 @@ async fn scope_controller(
         store
             .state()
             .into_iter()
-            .filter(|o| o.namespace() == ns && referenced_secrets(o).any(|s| s == name))
+            .filter(|o| o.namespace() == ns && o.secrets().contains(&name.as_str()))
             .map(|o| ObjectRef::from_obj(&*o))
             .collect::<Vec<_>>()
     };

@@ -4,13 +4,11 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::events::{Event, EventType};
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, ResourceExt};
 
+use super::managed::{AtProviderOf, FieldDrift, KindStatus, Managed, ManagedStatus, Ownership};
 use super::{Context, MANAGER};
-use crate::conditions::{self, Desired, READY, RECONCILING, STALLED, SYNCED, Status};
-use crate::resource::{
-    AtProvider, FieldDrift, LiveSnapshotTemplate, LiveSnapshotTemplateStatus, Ownership,
-};
+use crate::core::conditions::{self, Desired, READY, RECONCILING, STALLED, SYNCED, Status};
 
 /// Condition reasons; each names a state a person or a script can act on.
 pub mod reason {
@@ -39,25 +37,29 @@ pub mod reason {
     /// The operator's default credentials do not serve this namespace.
     pub const DEFAULT_CREDENTIALS_DENIED: &str = "DefaultCredentialsNotAllowed";
     pub const TIMED_OUT: &str = "ReconcileTimeout";
+    /// Something the upstream object needs is not ready yet (the service said retry later).
+    pub const NOT_READY: &str = "UpstreamNotReady";
 }
 
 /// The status a reconcile arrived at. `None` fields keep what status already says.
 #[derive(Debug)]
-pub struct Report {
+pub struct Report<K: Managed> {
     pub ready: Desired,
     /// `None` keeps Synced as it is: an intent recorded mid-reconcile says nothing about
     /// whether the reconcile will succeed.
     pub synced: Option<Desired>,
-    pub at_provider: Option<AtProvider>,
+    pub at_provider: Option<AtProviderOf<K>>,
     pub drift: Option<Vec<FieldDrift>>,
     pub project_id: Option<String>,
     /// `Some(Some(o))` records a claim, `Some(None)` withdraws it, `None` keeps what is there.
     pub ownership: Option<Option<Ownership>>,
     /// The reconcile request (annotation value) this reconcile answered.
     pub handled_request: Option<String>,
+    /// The upstream object is still becoming available: look again soon.
+    pub pending: bool,
 }
 
-impl Report {
+impl<K: Managed> Report<K> {
     pub fn new(ready: Desired, synced: Desired) -> Self {
         Self {
             ready,
@@ -67,6 +69,7 @@ impl Report {
             project_id: None,
             ownership: None,
             handled_request: None,
+            pending: false,
         }
     }
 
@@ -84,7 +87,7 @@ impl Report {
         Desired::new(SYNCED, Status::True, synced_reason, "")
     }
 
-    pub fn in_sync(at_provider: AtProvider, observing: bool) -> Self {
+    pub fn in_sync(at_provider: AtProviderOf<K>, observing: bool) -> Self {
         let synced = if observing {
             reason::OBSERVING
         } else {
@@ -95,7 +98,7 @@ impl Report {
                 READY,
                 Status::True,
                 reason::AVAILABLE,
-                "the upstream template matches spec",
+                "the upstream object matches spec",
             ),
             Self::success(synced),
         );
@@ -132,11 +135,11 @@ impl Report {
     }
 
     pub fn creating() -> Self {
-        Self::intent(reason::CREATING, "creating the upstream template")
+        Self::intent(reason::CREATING, "creating the upstream object")
     }
 
     pub fn deleting() -> Self {
-        Self::intent(reason::DELETING, "deleting the upstream template")
+        Self::intent(reason::DELETING, "deleting the upstream object")
     }
 }
 
@@ -145,16 +148,20 @@ impl Report {
 /// within a reconcile). Every write sends the whole status, so `current` is what keeps a field
 /// written earlier in the reconcile (a create intent, say) from being dropped by a later one.
 /// Returns whether it wrote.
-pub async fn write_status(
-    ctx: &Context,
-    obj: &LiveSnapshotTemplate,
-    current: &mut LiveSnapshotTemplateStatus,
-    report: &Report,
+pub async fn write_status<K: Managed>(
+    ctx: &Context<K>,
+    obj: &K,
+    current: &mut K::Status,
+    report: &Report<K>,
 ) -> Result<bool, kube::Error> {
     let old = current.clone();
     let now = Time(jiff::Timestamp::now());
     let generation = obj.meta().generation;
-    let mut new = old.clone();
+    let mut status = old.clone();
+    if let Some(a) = &report.at_provider {
+        status.set_at_provider(a.clone());
+    }
+    let new = status.managed_mut();
     conditions::merge(&mut new.conditions, &report.ready, generation, &now);
     if let Some(synced) = &report.synced {
         conditions::merge(&mut new.conditions, synced, generation, &now);
@@ -163,9 +170,6 @@ pub async fn write_status(
         conditions::merge(&mut new.conditions, &progress, generation, &now);
     }
     new.observed_generation = generation;
-    if let Some(a) = &report.at_provider {
-        new.at_provider = Some(a.clone());
-    }
     if let Some(d) = &report.drift {
         new.drift = d.clone();
     }
@@ -178,16 +182,15 @@ pub async fn write_status(
     if let Some(r) = &report.handled_request {
         new.last_handled_reconcile_at = Some(r.clone());
     }
-    if new == old {
+    if status == old {
         return Ok(false);
     }
-    new.last_sync_time = Some(now);
-    let api: Api<LiveSnapshotTemplate> =
-        Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
+    status.managed_mut().last_sync_time = Some(now);
+    let api: Api<K> = Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
     let patch = StatusApply {
-        api_version: LiveSnapshotTemplate::api_version(&()).into_owned(),
-        kind: LiveSnapshotTemplate::kind(&()).into_owned(),
-        status: &new,
+        api_version: K::api_version(&()).into_owned(),
+        kind: K::kind(&()).into_owned(),
+        status: &status,
     };
     api.patch_status(
         &obj.name_any(),
@@ -195,7 +198,7 @@ pub async fn write_status(
         &Patch::Apply(&patch),
     )
     .await?;
-    *current = new;
+    *current = status;
     Ok(true)
 }
 
@@ -238,21 +241,21 @@ pub fn progress(ready: &Desired) -> [Desired; 2] {
 /// longer sends, which is why `conditions` and `drift` serialise even when empty.
 #[derive(Debug, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-struct StatusApply<'a> {
+struct StatusApply<'a, S> {
     api_version: String,
     kind: String,
-    status: &'a LiveSnapshotTemplateStatus,
+    status: &'a S,
 }
 
 /// The reason a condition has in `status`.
-pub fn previous_reason<'a>(status: &'a LiveSnapshotTemplateStatus, type_: &str) -> Option<&'a str> {
+pub fn previous_reason<'a>(status: &'a ManagedStatus, type_: &str) -> Option<&'a str> {
     conditions::find(&status.conditions, type_).map(|c| c.reason.as_str())
 }
 
 /// Publishes an Event; a failure to publish is logged, never fatal.
-pub async fn event(
-    ctx: &Context,
-    obj: &LiveSnapshotTemplate,
+pub async fn event<K: Managed>(
+    ctx: &Context<K>,
+    obj: &K,
     warning: bool,
     reason: &str,
     action: &str,
@@ -281,8 +284,8 @@ pub async fn event(
     }
 }
 
-async fn normal_event(
-    ctx: &Context,
+async fn normal_event<K: Managed>(
+    ctx: &Context<K>,
     reference: &k8s_openapi::api::core::v1::ObjectReference,
     reason: &str,
     action: &str,

@@ -1,5 +1,6 @@
 //! One upstream client per (endpoint, project, access key), reused across reconciles so
-//! connections, the rate limit and domain listings are shared. A rotated secret key or security
+//! connections, the rate limit and any shared reads (domain listings) are shared. Each kind
+//! keeps a pool of its own clients. A rotated secret key or security
 //! token replaces the client of its access key, and clients unused for a while are dropped, so
 //! stale credentials do not stay in memory.
 
@@ -9,10 +10,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::upstream::api::CallObserver;
-use crate::upstream::coalesce::Coalescing;
-use crate::upstream::limiter::RateLimiter;
-use crate::upstream::{ApiError, Auth, ClientConfig, LiveClient, SnapshotApi};
+use crate::clouds::huawei::{ApiError, Auth, ClientConfig};
 
 /// How the clients of the pool treat the upstream.
 #[derive(Clone, Debug)]
@@ -34,32 +32,34 @@ impl Default for UpstreamSettings {
     }
 }
 
-struct Pooled {
+struct Pooled<C: ?Sized> {
     /// Digest of everything the client was built from, secrets included.
     fingerprint: [u8; 32],
-    client: Arc<dyn SnapshotApi>,
+    client: Arc<C>,
     last_used: Instant,
 }
 
-pub struct ClientPool {
+pub struct ClientPool<C: ?Sized> {
     /// Keyed by a digest of (endpoint, project, access key): one slot per identity.
-    clients: Mutex<HashMap<[u8; 32], Pooled>>,
-    observer: Option<Arc<dyn CallObserver>>,
-    settings: UpstreamSettings,
+    clients: Mutex<HashMap<[u8; 32], Pooled<C>>>,
 }
 
-impl ClientPool {
-    pub fn new(settings: UpstreamSettings, observer: Option<Arc<dyn CallObserver>>) -> Self {
+impl<C: ?Sized> Default for ClientPool<C> {
+    fn default() -> Self {
         Self {
             clients: Mutex::default(),
-            observer,
-            settings,
         }
     }
+}
 
-    /// The client for one credential and project; its rate limit and domain listings are shared
-    /// by every object that uses them.
-    pub fn get(&self, config: &ClientConfig) -> Result<Arc<dyn SnapshotApi>, ApiError> {
+impl<C: ?Sized> ClientPool<C> {
+    /// The client for one credential and project, built by `build` when there is none (or the
+    /// credentials rotated); its rate limit and shared reads serve every object that uses it.
+    pub fn get(
+        &self,
+        config: &ClientConfig,
+        build: impl FnOnce() -> Result<Arc<C>, ApiError>,
+    ) -> Result<Arc<C>, ApiError> {
         let (slot, fingerprint) = (slot(config), fingerprint(config));
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(p) = clients.get_mut(&slot)
@@ -68,17 +68,7 @@ impl ClientPool {
             p.last_used = Instant::now();
             return Ok(p.client.clone());
         }
-        let mut client = LiveClient::new(config.clone())?.with_limiter(Arc::new(RateLimiter::new(
-            self.settings.qps,
-            self.settings.burst,
-        )));
-        if let Some(o) = &self.observer {
-            client = client.with_observer(o.clone());
-        }
-        let client: Arc<dyn SnapshotApi> = match self.settings.coalesce_window {
-            Some(window) => Arc::new(Coalescing::new(Arc::new(client), window)),
-            None => Arc::new(client),
-        };
+        let client = build()?;
         clients.insert(
             slot,
             Pooled {
@@ -147,7 +137,7 @@ fn fingerprint(c: &ClientConfig) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::upstream::Credentials;
+    use crate::clouds::huawei::Credentials;
 
     fn config(sk: &str) -> ClientConfig {
         ClientConfig {
@@ -165,11 +155,15 @@ mod tests {
 
     #[test]
     fn rotated_credentials_replace_their_client_and_idle_ones_go() {
-        let pool = ClientPool::new(UpstreamSettings::default(), None);
-        let a = pool.get(&config("one")).unwrap();
-        let again = pool.get(&config("one")).unwrap();
+        let pool = ClientPool::<String>::default();
+        let build = |c: &ClientConfig| {
+            let c = c.clone();
+            move || Ok(Arc::new(c.project_id))
+        };
+        let a = pool.get(&config("one"), build(&config("one"))).unwrap();
+        let again = pool.get(&config("one"), build(&config("one"))).unwrap();
         assert!(Arc::ptr_eq(&a, &again));
-        let b = pool.get(&config("two")).unwrap();
+        let b = pool.get(&config("two"), build(&config("two"))).unwrap();
         assert!(!Arc::ptr_eq(&a, &b), "a new secret key gets a new client");
         assert_eq!(pool.len(), 1, "the client of the old key is dropped");
         pool.evict_idle(Duration::from_secs(3600));

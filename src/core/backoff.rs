@@ -7,15 +7,15 @@ use std::time::Duration;
 
 use kube::runtime::reflector::ObjectRef;
 
-use crate::resource::LiveSnapshotTemplate;
+use super::managed::Managed;
 
-pub struct Backoff {
-    failures: Mutex<HashMap<ObjectRef<LiveSnapshotTemplate>, u32>>,
+pub struct Backoff<K: Managed> {
+    failures: Mutex<HashMap<ObjectRef<K>, u32>>,
     base: Duration,
     max: Duration,
 }
 
-impl Backoff {
+impl<K: Managed> Backoff<K> {
     pub fn new(base: Duration, max: Duration) -> Self {
         Self {
             failures: Mutex::default(),
@@ -24,13 +24,13 @@ impl Backoff {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<LiveSnapshotTemplate>, u32>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<K>, u32>> {
         self.failures.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Records a failure and returns how long to wait: base * 2^(n-1), capped, with +-20% jitter
     /// so that objects failing together do not retry together.
-    pub fn next(&self, obj: &ObjectRef<LiveSnapshotTemplate>) -> Duration {
+    pub fn next(&self, obj: &ObjectRef<K>) -> Duration {
         let n = {
             let mut f = self.lock();
             let n = f.entry(obj.clone()).or_insert(0);
@@ -41,11 +41,11 @@ impl Backoff {
         jitter(exp.min(self.max))
     }
 
-    pub fn failures(&self, obj: &ObjectRef<LiveSnapshotTemplate>) -> u32 {
+    pub fn failures(&self, obj: &ObjectRef<K>) -> u32 {
         self.lock().get(obj).copied().unwrap_or(0)
     }
 
-    pub fn reset(&self, obj: &ObjectRef<LiveSnapshotTemplate>) {
+    pub fn reset(&self, obj: &ObjectRef<K>) {
         self.lock().remove(obj);
     }
 }
@@ -58,10 +58,12 @@ pub fn jitter(d: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kinds::live::resource::LiveSnapshotTemplate;
 
     #[test]
     fn grows_caps_and_resets_per_object() {
-        let b = Backoff::new(Duration::from_secs(1), Duration::from_secs(10));
+        let b =
+            Backoff::<LiveSnapshotTemplate>::new(Duration::from_secs(1), Duration::from_secs(10));
         let a = ObjectRef::new("a").within("ns");
         let other = ObjectRef::new("b").within("ns");
         let d: Vec<_> = (0..6).map(|_| b.next(&a)).collect();

@@ -1,4 +1,5 @@
-//! Who may write a (project, domain, appName): the one object whose status records a claim on it.
+//! Who may write an upstream object (a project and a kind's identity, such as domain/appName):
+//! the one object whose status records a claim on it.
 //!
 //! Only the leader reconciles, so this in-memory registry is the single place where claims are
 //! granted: a claim is taken here, atomically, before the first upstream write (a create intent
@@ -13,22 +14,20 @@ use std::sync::Mutex;
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
-use crate::resource::{LiveSnapshotTemplate, Ownership};
+use super::managed::{KindStatus, Managed, Ownership};
 
-/// The upstream identity of a template.
+/// The upstream identity of an object: its project and the kind's identity within it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Identity {
     pub project: String,
-    pub domain: String,
-    pub app: String,
+    pub key: String,
 }
 
 impl Identity {
-    pub fn of(obj: &LiveSnapshotTemplate, project: &str) -> Self {
+    pub fn of<K: Managed>(obj: &K, project: &str) -> Self {
         Self {
             project: project.to_string(),
-            domain: obj.spec.domain.clone(),
-            app: obj.spec.app_name.clone(),
+            key: obj.identity(),
         }
     }
 }
@@ -36,40 +35,49 @@ impl Identity {
 /// The object holding a claim. `rank` orders two recorded claims on one identity (which only a
 /// split brain could produce): the earlier record wins, then the smaller UID, so every replica
 /// reading the same statuses picks the same owner.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Holder {
-    pub object: ObjectRef<LiveSnapshotTemplate>,
+#[derive(Clone, Debug)]
+pub struct Holder<K: Managed> {
+    pub object: ObjectRef<K>,
     rank: (jiff::Timestamp, String),
 }
 
-#[derive(Default)]
-struct Registry {
-    by_identity: HashMap<Identity, Holder>,
-    by_object: HashMap<ObjectRef<LiveSnapshotTemplate>, Identity>,
+struct Registry<K: Managed> {
+    by_identity: HashMap<Identity, Holder<K>>,
+    by_object: HashMap<ObjectRef<K>, Identity>,
 }
 
-#[derive(Default)]
-pub struct Claims {
-    inner: Mutex<Registry>,
+pub struct Claims<K: Managed> {
+    inner: Mutex<Registry<K>>,
 }
 
-fn holder(obj: &LiveSnapshotTemplate, since: jiff::Timestamp) -> Holder {
+impl<K: Managed> Default for Claims<K> {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::new(Registry {
+                by_identity: HashMap::new(),
+                by_object: HashMap::new(),
+            }),
+        }
+    }
+}
+
+fn holder<K: Managed>(obj: &K, since: jiff::Timestamp) -> Holder<K> {
     Holder {
         object: ObjectRef::from_obj(obj),
         rank: (since, obj.uid().unwrap_or_default()),
     }
 }
 
-impl Claims {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
+impl<K: Managed> Claims<K> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Registry<K>> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Learns a claim recorded in an object's status (watch events, including the initial list).
     /// A status without a record removes nothing: it may be an older version of an object that
     /// has just claimed; claims go only through [`Claims::release`] and [`Claims::forget`].
-    pub fn learn(&self, obj: &LiveSnapshotTemplate) {
-        let Some(own) = obj.status.as_ref().and_then(|s| s.ownership.as_ref()) else {
+    pub fn learn(&self, obj: &K) {
+        let Some(own) = obj.status().and_then(|s| s.managed().ownership.as_ref()) else {
             return;
         };
         let id = Identity::of(obj, &own.project_id);
@@ -92,10 +100,10 @@ impl Claims {
     pub fn try_claim(
         &self,
         id: &Identity,
-        obj: &LiveSnapshotTemplate,
+        obj: &K,
         own: &Ownership,
-        exists: impl Fn(&ObjectRef<LiveSnapshotTemplate>) -> bool,
-    ) -> Result<(), Box<Holder>> {
+        exists: impl Fn(&ObjectRef<K>) -> bool,
+    ) -> Result<(), Box<Holder<K>>> {
         let new = holder(obj, own.since.0);
         let mut reg = self.lock();
         if let Some(h) = reg.by_identity.get(id)
@@ -120,9 +128,9 @@ impl Claims {
     pub fn rival(
         &self,
         id: &Identity,
-        obj: &LiveSnapshotTemplate,
-        exists: impl Fn(&ObjectRef<LiveSnapshotTemplate>) -> bool,
-    ) -> Option<Holder> {
+        obj: &K,
+        exists: impl Fn(&ObjectRef<K>) -> bool,
+    ) -> Option<Holder<K>> {
         let me = ObjectRef::from_obj(obj);
         self.lock()
             .by_identity
@@ -133,7 +141,7 @@ impl Claims {
 
     /// Withdraws `obj`'s claim (a create refused, a template found to be someone else's, the
     /// object's cleanup done, the object gone).
-    pub fn release(&self, obj: &LiveSnapshotTemplate) {
+    pub fn release(&self, obj: &K) {
         let r = ObjectRef::from_obj(obj);
         let mut reg = self.lock();
         if let Some(id) = reg.by_object.remove(&r)
@@ -155,7 +163,8 @@ impl Claims {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resource::*;
+    use crate::core::managed::OwnershipState;
+    use crate::kinds::live::resource::*;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     fn obj(name: &str, uid: &str) -> LiveSnapshotTemplate {
@@ -180,10 +189,9 @@ mod tests {
     }
 
     fn recorded(mut o: LiveSnapshotTemplate, secs: i64) -> LiveSnapshotTemplate {
-        o.status = Some(LiveSnapshotTemplateStatus {
-            ownership: Some(own(secs)),
-            ..Default::default()
-        });
+        let mut status = LiveSnapshotTemplateStatus::default();
+        status.managed.ownership = Some(own(secs));
+        o.status = Some(status);
         o
     }
 

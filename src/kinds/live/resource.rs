@@ -4,17 +4,16 @@
 // kube-derive takes one `printcolumn(...)` per column, which this lint mistakes for repeats.
 #![allow(clippy::duplicated_attributes)]
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::core::managed::{
+    AdoptionPolicy, DeletionPolicy, FINALIZER, FieldDrift, ManagedStatus, ManagementPolicy,
+    Ownership, OwnershipState, PAUSED_ANNOTATION, RECONCILE_ANNOTATION, SecretKeyRef, SecretRef,
+};
+
 pub const GROUP: &str = "live.snapshot.dev";
-pub const FINALIZER: &str = "live.snapshot.dev/finalizer";
-/// `"true"` stops every upstream call for the object.
-pub const PAUSED_ANNOTATION: &str = "live.snapshot.dev/paused";
-/// Any new value (a timestamp, say) makes the operator reconcile the object at once.
-pub const RECONCILE_ANNOTATION: &str = "live.snapshot.dev/reconcile-requested-at";
 
 /// A snapshot-capturing template of Huawei Cloud Live: how often the streams of one domain and
 /// application are snapshotted, which frames, and where the JPG files go.
@@ -214,28 +213,6 @@ impl ImageAccessProtocol {
     }
 }
 
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
-pub enum DeletionPolicy {
-    #[default]
-    Delete,
-    Orphan,
-}
-
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
-pub enum AdoptionPolicy {
-    #[default]
-    Never,
-    IfMatching,
-    Always,
-}
-
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
-pub enum ManagementPolicy {
-    #[default]
-    Manage,
-    Observe,
-}
-
 /// An OBS location.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
 pub struct ObsLocationSpec {
@@ -269,78 +246,16 @@ pub struct CallbackSpec {
     pub auth_key_secret_ref: Option<SecretKeyRef>,
 }
 
-/// A Secret in the object's namespace.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
-pub struct SecretRef {
-    /// Secret name.
-    #[schemars(length(min = 1, max = 253))]
-    pub name: String,
-}
-
-/// One key of a Secret in the object's namespace.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
-pub struct SecretKeyRef {
-    /// Secret name.
-    #[schemars(length(min = 1, max = 253))]
-    pub name: String,
-    /// Key within the Secret's data.
-    #[schemars(length(min = 1, max = 253))]
-    pub key: String,
-}
-
 /// What the operator last saw and did.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LiveSnapshotTemplateStatus {
-    /// The metadata.generation the conditions describe.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// Ready: the upstream template matches spec. Synced: the last reconcile succeeded.
-    #[serde(default)]
-    #[schemars(schema_with = "conditions_schema")]
-    pub conditions: Vec<Condition>,
+    /// Conditions, ownership, drift and the rest every managed kind shows.
+    #[serde(flatten)]
+    pub managed: ManagedStatus,
     /// The upstream template as last observed (the callback key is never shown).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_provider: Option<AtProvider>,
-    /// Fields that differed from spec at the last observation.
-    #[serde(default)]
-    pub drift: Vec<FieldDrift>,
-    /// Project that the object's credentials resolved to at the last reconcile.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub project_id: Option<String>,
-    /// How this object came to own its upstream template, where, and since when. Cleanup deletes
-    /// upstream only what this records, and only in the project and endpoint it names.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ownership: Option<Ownership>,
-    /// The value of the live.snapshot.dev/reconcile-requested-at annotation last acted on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_handled_reconcile_at: Option<String>,
-    /// When the operator last changed the upstream template or this status.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_sync_time: Option<Time>,
-}
-
-/// This object's claim on its upstream template.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Ownership {
-    /// Creating: a create was sent and its outcome is not yet known (kept across failures and
-    /// restarts until it is); Created: this object created the template; Adopted: it took over
-    /// a template that existed before it (spec.adoptionPolicy).
-    pub state: OwnershipState,
-    /// Project that holds the template.
-    pub project_id: String,
-    /// API endpoint (scheme, host and port) the template lives behind.
-    pub endpoint: String,
-    /// When the claim was first recorded.
-    pub since: Time,
-}
-
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
-pub enum OwnershipState {
-    Creating,
-    Created,
-    Adopted,
 }
 
 /// The upstream template, in the spec's vocabulary.
@@ -367,33 +282,4 @@ pub struct AtProvider {
     pub callback_url: Option<String>,
     /// Whether an authentication key is set upstream (the key itself is never shown).
     pub callback_auth_key_set: bool,
-}
-
-/// One field that differs between spec and upstream.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct FieldDrift {
-    /// Spec path of the field, e.g. timeInterval or obsLocation.bucket.
-    pub field: String,
-    pub desired: String,
-    pub observed: String,
-}
-
-fn conditions_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    let item = g.subschema_for::<Condition>();
-    schemars::json_schema!({
-        "type": "array",
-        "x-kubernetes-list-type": "map",
-        "x-kubernetes-list-map-keys": ["type"],
-        "items": item,
-    })
-}
-
-impl LiveSnapshotTemplate {
-    pub fn is_paused(&self) -> bool {
-        use kube::ResourceExt;
-        self.annotations()
-            .get(PAUSED_ANNOTATION)
-            .is_some_and(|v| v == "true")
-    }
 }

@@ -1,10 +1,10 @@
 //! Pure domain logic, free of I/O: the upstream template a spec asks for, the fields in which
 //! an observed template differs from it, and the observed template in the spec's vocabulary.
 
-use crate::resource::{
+use crate::clouds::huawei::{LiveSnapshotConfig, ObsLocation};
+use crate::kinds::live::resource::{
     AtProvider, FieldDrift, LiveSnapshotTemplateSpec, ObjectWriteMode, ObsLocationSpec,
 };
-use crate::upstream::{LiveSnapshotConfig, ObsLocation};
 
 /// What the spec asks of upstream. Fields the user left unset are `None`: they are neither sent
 /// nor compared, so server-side defaults never show up as drift.
@@ -181,7 +181,7 @@ pub fn at_provider(observed: &LiveSnapshotConfig) -> AtProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resource::*;
+    use crate::kinds::live::resource::*;
 
     fn spec() -> LiveSnapshotTemplateSpec {
         LiveSnapshotTemplateSpec {

@@ -11,11 +11,13 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::upstream::api::CallObserver;
-use crate::upstream::error::Operation;
+use crate::clouds::huawei::api::CallObserver;
+use crate::clouds::huawei::error::Operation;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
+    /// The kind reconciled (LiveSnapshotTemplate, VodAssetSnapshot).
+    pub kind: &'static str,
     pub result: &'static str,
 }
 
@@ -33,12 +35,14 @@ pub struct OperationLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
+    pub kind: &'static str,
     /// A condition reason: a fixed set of names (AuthFailed, Throttled, ...).
     pub reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabels {
+    pub kind: &'static str,
     pub ready: String,
     pub synced: String,
 }
@@ -96,7 +100,7 @@ impl Metrics {
         let templates = Family::<StateLabels, Gauge>::default();
         registry.register(
             "templates",
-            "Templates by Ready and Synced condition status",
+            "Managed objects (templates, asset snapshots) by kind and by Ready and Synced condition status",
             templates.clone(),
         );
         let drift_detected = Counter::default();
@@ -151,9 +155,9 @@ impl Metrics {
         }
     }
 
-    pub fn reconciled(&self, result: &'static str, took: Duration) {
+    pub fn reconciled(&self, kind: &'static str, result: &'static str, took: Duration) {
         self.reconciles
-            .get_or_create(&ResultLabels { result })
+            .get_or_create(&ResultLabels { kind, result })
             .inc();
         self.reconcile_duration.observe(took.as_secs_f64());
     }
@@ -167,35 +171,50 @@ impl Metrics {
     }
 }
 
-/// Recomputes the templates-by-state gauge from the operator's caches.
-pub fn update_template_gauges(
+/// Recomputes one kind's objects-by-state gauge from the conditions in the operator's cache.
+pub fn update_object_gauges<'a>(
     metrics: &Metrics,
-    templates: &[Arc<crate::resource::LiveSnapshotTemplate>],
+    kind: &'static str,
+    conditions: impl Iterator<Item = &'a [k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]>,
 ) {
     let mut counts: std::collections::BTreeMap<(String, String), i64> = Default::default();
-    for t in templates {
-        let conds = t
-            .status
-            .as_ref()
-            .map(|s| s.conditions.as_slice())
-            .unwrap_or_default();
+    for conds in conditions {
         let state = |type_: &str| {
-            crate::conditions::find(conds, type_)
+            crate::core::conditions::find(conds, type_)
                 .map(|c| c.status.clone())
                 .unwrap_or_else(|| "Unknown".into())
         };
         *counts
             .entry((
-                state(crate::conditions::READY),
-                state(crate::conditions::SYNCED),
+                state(crate::core::conditions::READY),
+                state(crate::core::conditions::SYNCED),
             ))
             .or_default() += 1;
     }
-    metrics.templates.clear();
+    // Only this kind's series go: the other kinds' are kept by their own controllers.
+    let mut stale = Vec::new();
+    for ready in ["True", "False", "Unknown"] {
+        for synced in ["True", "False", "Unknown"] {
+            if !counts.contains_key(&(ready.to_string(), synced.to_string())) {
+                stale.push(StateLabels {
+                    kind,
+                    ready: ready.into(),
+                    synced: synced.into(),
+                });
+            }
+        }
+    }
+    for labels in stale {
+        metrics.templates.remove(&labels);
+    }
     for ((ready, synced), n) in counts {
         metrics
             .templates
-            .get_or_create(&StateLabels { ready, synced })
+            .get_or_create(&StateLabels {
+                kind,
+                ready,
+                synced,
+            })
             .set(n);
     }
 }

@@ -1,7 +1,7 @@
-//! Where a template's calls go and with which identity: the operator's defaults (only in the
-//! namespaces the installer lets them serve), or a Secret named by the object. Also reads the
-//! callback key. Secret values are read by a targeted GET when a reconcile needs them and are
-//! not kept: nothing here caches a Secret.
+//! Where an object's calls go and with which identity: the operator's defaults (only in the
+//! namespaces the installer lets them serve), or a Secret named by the object. Also reads single
+//! Secret keys for the kinds (a callback key, say). Secret values are read by a targeted GET when
+//! a reconcile needs them and are not kept: nothing here caches a Secret.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,8 +9,9 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, ResourceExt};
 
-use crate::resource::LiveSnapshotTemplate;
-use crate::upstream::{Auth, ClientConfig, Credentials, endpoint};
+use super::managed::Managed;
+use crate::clouds::huawei::endpoint::Service;
+use crate::clouds::huawei::{Auth, ClientConfig, Credentials, endpoint};
 
 /// Keys of a credentials Secret.
 pub mod keys {
@@ -18,7 +19,10 @@ pub mod keys {
     pub const SECRET_KEY: &str = "secretKey";
     pub const PROJECT_ID: &str = "projectId";
     pub const REGION: &str = "region";
+    /// The Live endpoint.
     pub const ENDPOINT: &str = "endpoint";
+    /// The VOD endpoint.
+    pub const VOD_ENDPOINT: &str = "vodEndpoint";
     pub const SECURITY_TOKEN: &str = "securityToken";
 }
 
@@ -58,8 +62,10 @@ impl AuthFiles {
 /// The operator-wide cloud settings.
 #[derive(Clone, Debug, Default)]
 pub struct CloudDefaults {
-    /// Explicit endpoint; otherwise derived from the region.
+    /// Explicit Live endpoint; otherwise derived from the region.
     pub endpoint: Option<String>,
+    /// Explicit VOD endpoint; otherwise derived from the region.
+    pub vod_endpoint: Option<String>,
     pub region: Option<String>,
     pub project_id: Option<String>,
     /// Default credentials given as values (tests, the quick start, the environment)...
@@ -81,6 +87,13 @@ impl CloudDefaults {
         self.default_namespaces
             .iter()
             .any(|n| n == "*" || n == namespace)
+    }
+
+    fn endpoint(&self, service: Service) -> Option<&String> {
+        match service {
+            Service::Live => self.endpoint.as_ref(),
+            Service::Vod => self.vod_endpoint.as_ref(),
+        }
     }
 
     fn default_auth(&self) -> Result<Option<Auth>, CredentialsError> {
@@ -178,13 +191,14 @@ fn required(secret: &Secret, key: &str) -> Result<String, CredentialsError> {
 }
 
 /// The client configuration for one object.
-pub async fn resolve(
+pub async fn resolve<K: Managed>(
     client: &kube::Client,
     defaults: &CloudDefaults,
-    obj: &LiveSnapshotTemplate,
+    obj: &K,
 ) -> Result<ClientConfig, CredentialsError> {
     let namespace = obj.namespace().unwrap_or_default();
-    let Some(reference) = &obj.spec.credentials_secret_ref else {
+    let service = K::service();
+    let Some(reference) = obj.credentials_secret() else {
         if !defaults.serves(&namespace) {
             return Err(CredentialsError::DefaultsNotAllowed { namespace });
         }
@@ -196,7 +210,7 @@ pub async fn resolve(
             .clone()
             .ok_or(CredentialsError::NoDefault)?;
         return Ok(ClientConfig {
-            endpoint: default_endpoint(defaults)?,
+            endpoint: default_endpoint(defaults, service)?,
             project_id,
             auth,
             timeout: defaults.timeout,
@@ -204,26 +218,30 @@ pub async fn resolve(
         });
     };
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
-    let secret = read_secret(&secrets, &namespace, &reference.name).await?;
+    let secret = read_secret(&secrets, &namespace, reference).await?;
     let auth = Auth::AkSk(Credentials {
         access_key: required(&secret, keys::ACCESS_KEY)?,
         secret_key: required(&secret, keys::SECRET_KEY)?,
         security_token: value(&secret, keys::SECURITY_TOKEN),
     });
     let project_id = required(&secret, keys::PROJECT_ID)?;
-    let endpoint = match (value(&secret, keys::ENDPOINT), value(&secret, keys::REGION)) {
-        (Some(e), _) => allowed_endpoint(defaults, &reference.name, &e)?,
+    let endpoint_key = match service {
+        Service::Live => keys::ENDPOINT,
+        Service::Vod => keys::VOD_ENDPOINT,
+    };
+    let endpoint = match (value(&secret, endpoint_key), value(&secret, keys::REGION)) {
+        (Some(e), _) => allowed_endpoint(defaults, reference, &e)?,
         (None, Some(region)) => {
             if !endpoint::valid_region(&region) {
                 return Err(CredentialsError::KeyInvalid {
-                    name: reference.name.clone(),
+                    name: reference.to_string(),
                     key: keys::REGION.into(),
                     problem: "not a region id (lowercase words and numbers joined by hyphens, e.g. cn-north-4)".into(),
                 });
             }
-            endpoint::for_region(&region)
+            endpoint::for_service(service, &region)
         }
-        (None, None) => default_endpoint(defaults)?,
+        (None, None) => default_endpoint(defaults, service)?,
     };
     Ok(ClientConfig {
         endpoint,
@@ -252,10 +270,13 @@ fn allowed_endpoint(
     if listed { Ok(origin) } else { Err(refused()) }
 }
 
-fn default_endpoint(defaults: &CloudDefaults) -> Result<String, CredentialsError> {
-    let raw = match (&defaults.endpoint, &defaults.region) {
+fn default_endpoint(
+    defaults: &CloudDefaults,
+    service: Service,
+) -> Result<String, CredentialsError> {
+    let raw = match (defaults.endpoint(service), &defaults.region) {
         (Some(e), _) => e.clone(),
-        (None, Some(r)) if endpoint::valid_region(r) => endpoint::for_region(r),
+        (None, Some(r)) if endpoint::valid_region(r) => endpoint::for_service(service, r),
         (None, Some(r)) => {
             return Err(CredentialsError::DefaultEndpoint {
                 endpoint: r.clone(),
@@ -272,46 +293,14 @@ fn default_endpoint(defaults: &CloudDefaults) -> Result<String, CredentialsError
     })
 }
 
-/// The callback key, when the spec references one.
-pub async fn auth_key(
+/// One key of a Secret in `namespace` (a callback key, say), read when needed and not kept.
+pub async fn secret_value(
     client: &kube::Client,
-    obj: &LiveSnapshotTemplate,
-) -> Result<Option<String>, CredentialsError> {
-    let Some(reference) = obj
-        .spec
-        .callback
-        .as_ref()
-        .and_then(|c| c.auth_key_secret_ref.as_ref())
-    else {
-        return Ok(None);
-    };
-    let namespace = obj.namespace().unwrap_or_default();
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
-    let secret = read_secret(&secrets, &namespace, &reference.name).await?;
-    let key = required(&secret, &reference.key)?;
-    let n = key.chars().count();
-    if !(32..=128).contains(&n) {
-        return Err(CredentialsError::KeyInvalid {
-            name: reference.name.clone(),
-            key: reference.key.clone(),
-            problem: format!("a callback key must be 32 to 128 characters, this one has {n}"),
-        });
-    }
-    Ok(Some(key))
-}
-
-/// Names of the Secrets an object reads.
-pub fn referenced_secrets(obj: &LiveSnapshotTemplate) -> impl Iterator<Item = &str> {
-    let creds = obj
-        .spec
-        .credentials_secret_ref
-        .as_ref()
-        .map(|r| r.name.as_str());
-    let key = obj
-        .spec
-        .callback
-        .as_ref()
-        .and_then(|c| c.auth_key_secret_ref.as_ref())
-        .map(|r| r.name.as_str());
-    creds.into_iter().chain(key)
+    namespace: &str,
+    name: &str,
+    key: &str,
+) -> Result<String, CredentialsError> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let secret = read_secret(&secrets, namespace, name).await?;
+    required(&secret, key)
 }

@@ -1,0 +1,3 @@
+//! The cloud APIs the kinds talk to. A cloud knows nothing of kinds or of Kubernetes.
+
+pub mod huawei;

@@ -1,0 +1,417 @@
+//! How the core reaches an asset's snapshots and cover:
+//! - observe: the asset (ShowAssetDetail), its snapshot tasks (ListThumbnailInfo), and, once
+//!   the task has finished, its results (ListThumbnailDetails, every page);
+//! - create: start a task with the spec's settings (CreateAssetProcessTask);
+//! - diff and update: the cover (UpdateCoverByThumbnail), compared with what this object last
+//!   applied, since the asset reports a cover URL of its own rather than the snapshot's;
+//! - delete: the task's snapshots (DeleteThumbnails).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::reason;
+use super::resource::{
+    LISTED_SNAPSHOTS, SnapshotRef, ThumbnailSpec, VodAssetSnapshot, VodAssetSnapshotStatus,
+    VodAtProvider,
+};
+use crate::clouds::huawei::error::Operation;
+use crate::clouds::huawei::gateway::Gateway;
+use crate::clouds::huawei::limiter::RateLimiter;
+use crate::clouds::huawei::vod::{AssetDetail, Snapshot, ThumbnailPara, VodClient};
+use crate::clouds::huawei::{ApiError, ClientConfig};
+use crate::core::clients::ClientPool;
+use crate::core::managed::{Connector, External, FieldDrift, Look, Observation, Purpose};
+use crate::core::metrics::{Metrics, UpstreamObserver};
+use crate::core::{Context, ReconcileError, UpstreamSettings};
+
+/// The service's defaults, filled in so that a task listed back compares equal to the spec.
+const DEFAULT_TIME: i64 = 12;
+const JPG: i64 = 1;
+/// `thumbnail_status` once every task of the asset has finished.
+const SUCCEEDED: &str = "THUMBNAIL_SUCCEED";
+
+pub struct VodConnector {
+    pool: ClientPool<VodClient>,
+    settings: UpstreamSettings,
+    metrics: Arc<Metrics>,
+}
+
+pub struct VodExternal {
+    client: Arc<VodClient>,
+}
+
+/// What observe found: the asset, the task, and (once it has finished) its snapshots.
+pub struct Seen {
+    asset: AssetDetail,
+    task_id: String,
+    running: bool,
+    snapshots: Vec<Snapshot>,
+    /// The cover this object last applied, as status records it (for this task).
+    applied: Option<VodAtProvider>,
+    /// The snapshot spec.cover names, once the snapshots are known.
+    cover: Option<Snapshot>,
+}
+
+#[async_trait::async_trait]
+impl Connector<VodAssetSnapshot> for VodConnector {
+    type External = VodExternal;
+
+    fn new(settings: &UpstreamSettings, metrics: &Arc<Metrics>) -> Self {
+        Self {
+            pool: ClientPool::default(),
+            settings: settings.clone(),
+            metrics: metrics.clone(),
+        }
+    }
+
+    async fn connect(
+        &self,
+        _ctx: &Context<VodAssetSnapshot>,
+        _obj: &VodAssetSnapshot,
+        config: &ClientConfig,
+        _purpose: Purpose,
+    ) -> Result<VodExternal, ReconcileError> {
+        let client = self.pool.get(config, || {
+            let gateway = Gateway::new(config.clone())?
+                .with_limiter(Arc::new(RateLimiter::new(
+                    self.settings.qps,
+                    self.settings.burst,
+                )))
+                .with_observer(Arc::new(UpstreamObserver(self.metrics.clone())));
+            Ok(Arc::new(VodClient::new(gateway)))
+        })?;
+        Ok(VodExternal { client })
+    }
+
+    fn evict_idle(&self, idle: Duration) {
+        self.pool.evict_idle(idle);
+    }
+}
+
+/// The `thumbnail` object the spec asks for, with the service's defaults filled in.
+pub fn thumbnail_para(spec: &ThumbnailSpec) -> ThumbnailPara {
+    use super::resource::ThumbnailType::*;
+    ThumbnailPara {
+        kind: spec.kind.as_upstream().into(),
+        time: (spec.kind == Time).then(|| spec.time.unwrap_or(DEFAULT_TIME)),
+        dots: spec.dots.clone().filter(|_| spec.kind == Dots),
+        quantity: spec.quantity.filter(|_| spec.kind == Quantity),
+        quantity_time: spec.quantity_time.filter(|_| spec.kind == Quantity),
+        cover_position: None,
+        format: Some(JPG),
+        aspect_ratio: Some(spec.aspect_ratio.as_upstream()),
+        max_length: spec.max_length,
+    }
+}
+
+/// Whether a task listed upstream was started with these settings (defaults filled in on both
+/// sides; the cover position is not compared, since this object sets the cover itself).
+pub fn same_settings(want: &ThumbnailPara, have: &ThumbnailPara) -> bool {
+    let norm = |p: &ThumbnailPara| ThumbnailPara {
+        kind: p.kind.clone(),
+        time: match p.kind.as_str() {
+            "time" => Some(p.time.unwrap_or(DEFAULT_TIME)),
+            _ => None,
+        },
+        dots: p.dots.clone(),
+        quantity: p.quantity,
+        quantity_time: p.quantity_time.filter(|t| *t != 0),
+        cover_position: None,
+        format: Some(p.format.unwrap_or(JPG)),
+        aspect_ratio: Some(p.aspect_ratio.unwrap_or(0)),
+        max_length: p.max_length,
+    };
+    norm(want) == norm(have)
+}
+
+/// The snapshot spec.cover names: by position from 1, or the one nearest an offset (the
+/// earlier on a tie). Snapshots are taken in time order.
+pub fn pick_cover(cover: &super::resource::CoverSpec, snapshots: &[Snapshot]) -> Option<Snapshot> {
+    let mut sorted: Vec<&Snapshot> = snapshots.iter().collect();
+    sorted.sort_by_key(|s| s.offset);
+    match (cover.index, cover.offset) {
+        (Some(i), _) => usize::try_from(i - 1)
+            .ok()
+            .and_then(|i| sorted.get(i).map(|s| (*s).clone())),
+        (None, Some(at)) => sorted
+            .iter()
+            .min_by_key(|s| ((s.offset - at).abs(), s.offset))
+            .map(|s| (*s).clone()),
+        (None, None) => None,
+    }
+}
+
+#[async_trait::async_trait]
+impl External<VodAssetSnapshot> for VodExternal {
+    type Observed = Seen;
+
+    async fn observe(
+        &self,
+        obj: &VodAssetSnapshot,
+        status: &VodAssetSnapshotStatus,
+        _look: Look,
+    ) -> Result<Observation<Seen>, ApiError> {
+        let asset_id = obj.spec.asset_id.as_str();
+        let Some(asset) = self.client.show_asset(asset_id).await? else {
+            return Ok(Observation::Unavailable {
+                reason: reason::ASSET_NOT_FOUND,
+                message: format!(
+                    "VOD asset {asset_id} does not exist in this project (VOD.10062); retrying, in case it is being uploaded"
+                ),
+            });
+        };
+        // The task status records is ours; otherwise the newest one with the spec's settings
+        // (someone else's, or a create of ours whose answer was lost).
+        let recorded = status.at_provider.as_ref().and_then(|a| a.task_id.clone());
+        let want = thumbnail_para(&obj.spec.thumbnail);
+        let tasks = self.client.list_tasks(asset_id).await?;
+        let task = match &recorded {
+            Some(id) => tasks.iter().find(|t| &t.task_id == id),
+            None => tasks.iter().rev().find(|t| {
+                t.thumbnail_para
+                    .as_ref()
+                    .is_some_and(|p| same_settings(&want, p))
+            }),
+        };
+        let Some(task) = task else {
+            return Ok(Observation::Absent);
+        };
+        let finished = asset.thumbnail_status.as_deref() == Some(SUCCEEDED)
+            || task.thumbnail_count.is_some_and(|n| n > 0);
+        // A running task has no results to read yet.
+        let snapshots = if finished {
+            self.client.thumbnail_details(&task.task_id).await?
+        } else {
+            Vec::new()
+        };
+        let cover = match &obj.spec.cover {
+            Some(c) if finished => match pick_cover(c, &snapshots) {
+                Some(s) => Some(s),
+                None => {
+                    return Ok(Observation::Unavailable {
+                        reason: reason::COVER_NOT_FOUND,
+                        message: format!(
+                            "spec.cover names no snapshot: task {} made {} snapshots",
+                            task.task_id,
+                            snapshots.len()
+                        ),
+                    });
+                }
+            },
+            _ => None,
+        };
+        let applied = status
+            .at_provider
+            .clone()
+            .filter(|a| a.task_id.as_deref() == Some(task.task_id.as_str()));
+        Ok(Observation::Present(Seen {
+            asset,
+            task_id: task.task_id.clone(),
+            running: !finished,
+            snapshots,
+            applied,
+            cover,
+        }))
+    }
+
+    async fn create(&self, obj: &VodAssetSnapshot) -> Result<Seen, ApiError> {
+        let asset_id = obj.spec.asset_id.as_str();
+        let want = thumbnail_para(&obj.spec.thumbnail);
+        let task_id = self.client.create_task(asset_id, &want).await?;
+        Ok(Seen {
+            asset: AssetDetail {
+                asset_id: asset_id.into(),
+                ..Default::default()
+            },
+            task_id,
+            running: true,
+            snapshots: Vec::new(),
+            applied: None,
+            cover: None,
+        })
+    }
+
+    /// The cover only: the task's settings cannot differ (they are what it was found by, or
+    /// it was started with them, and spec.thumbnail is immutable).
+    fn diff(&self, _obj: &VodAssetSnapshot, seen: &Seen) -> Vec<FieldDrift> {
+        let Some(want) = &seen.cover else {
+            return Vec::new();
+        };
+        let applied = seen.applied.as_ref();
+        let desired = format!("snapshot at {}s", want.offset);
+        if applied.and_then(|a| a.cover_url.as_deref()) != Some(want.url.as_str()) {
+            let observed = match applied.and_then(|a| a.cover_offset) {
+                Some(o) => format!("snapshot at {o}s"),
+                None => "not set by this object".into(),
+            };
+            return vec![FieldDrift {
+                field: "cover".into(),
+                desired,
+                observed,
+            }];
+        }
+        match applied.and_then(|a| a.asset_cover_url.as_deref()) {
+            Some(reported) if seen.asset.cover_url.as_deref() != Some(reported) => {
+                vec![FieldDrift {
+                    field: "cover".into(),
+                    desired,
+                    observed: format!(
+                        "changed upstream to {}",
+                        seen.asset.cover_url.as_deref().unwrap_or("no cover")
+                    ),
+                }]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Sets the cover, then reads back the URL the asset reports for it, so that a later
+    /// change by someone else can be told from this one.
+    async fn update(&self, obj: &VodAssetSnapshot, seen: &Seen) -> Result<Seen, ApiError> {
+        let Some(want) = &seen.cover else {
+            return Err(ApiError::Config("no cover to set".into()));
+        };
+        self.client.set_cover(&want.url).await?;
+        let asset = self
+            .client
+            .show_asset(&obj.spec.asset_id)
+            .await?
+            .ok_or_else(|| ApiError::Decode {
+                operation: Operation::ShowAsset,
+                detail: "the asset vanished right after its cover was set".into(),
+            })?;
+        let mut applied = self.at_provider(seen);
+        applied.cover_url = Some(want.url.clone());
+        applied.cover_offset = Some(want.offset);
+        applied.asset_cover_url = asset.cover_url.clone();
+        Ok(Seen {
+            asset,
+            task_id: seen.task_id.clone(),
+            running: seen.running,
+            snapshots: seen.snapshots.clone(),
+            applied: Some(applied),
+            cover: seen.cover.clone(),
+        })
+    }
+
+    /// Deletes the snapshots of the task status records; a task never recorded (a create whose
+    /// answer was lost) is found by its settings.
+    async fn delete(
+        &self,
+        obj: &VodAssetSnapshot,
+        status: &VodAssetSnapshotStatus,
+    ) -> Result<(), ApiError> {
+        let task_id = match status.at_provider.as_ref().and_then(|a| a.task_id.clone()) {
+            Some(t) => t,
+            None => {
+                let want = thumbnail_para(&obj.spec.thumbnail);
+                let tasks = self.client.list_tasks(&obj.spec.asset_id).await?;
+                match tasks.into_iter().rev().find(|t| {
+                    t.thumbnail_para
+                        .as_ref()
+                        .is_some_and(|p| same_settings(&want, p))
+                }) {
+                    Some(t) => t.task_id,
+                    None => return Ok(()),
+                }
+            }
+        };
+        let results = self
+            .client
+            .delete_thumbnails(&obj.spec.asset_id, std::slice::from_ref(&task_id))
+            .await?;
+        match results.iter().find(|r| r.task_id == task_id) {
+            Some(r) if r.status == "FAILED" => Err(ApiError::Status {
+                operation: Operation::DeleteThumbnails,
+                status: 200,
+                code: "DeleteFailed".into(),
+                message: format!("the service could not delete the snapshots of task {task_id}"),
+                request_id: None,
+                retry_after: None,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn at_provider(&self, seen: &Seen) -> VodAtProvider {
+        let mut snapshots: Vec<&Snapshot> = seen.snapshots.iter().collect();
+        snapshots.sort_by_key(|s| s.offset);
+        let applied = seen.applied.clone().unwrap_or_default();
+        VodAtProvider {
+            asset_id: seen.asset.asset_id.clone(),
+            task_id: Some(seen.task_id.clone()),
+            task_state: Some(if seen.running { "Running" } else { "Finished" }.into()),
+            snapshot_count: seen.snapshots.len() as i64,
+            snapshots: snapshots
+                .into_iter()
+                .take(LISTED_SNAPSHOTS)
+                .map(|s| SnapshotRef {
+                    offset: s.offset,
+                    url: s.url.clone(),
+                })
+                .collect(),
+            cover_url: applied.cover_url,
+            cover_offset: applied.cover_offset,
+            asset_cover_url: applied.asset_cover_url,
+        }
+    }
+
+    fn pending(&self, seen: &Seen) -> Option<(&'static str, String)> {
+        seen.running.then(|| {
+            (
+                reason::SNAPSHOTTING,
+                format!(
+                    "snapshot task {} is running on asset {}",
+                    seen.task_id, seen.asset.asset_id
+                ),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::vod::resource::CoverSpec;
+
+    fn shot(offset: i64) -> Snapshot {
+        Snapshot {
+            offset,
+            url: format!("u{offset}"),
+        }
+    }
+
+    #[test]
+    fn the_cover_is_picked_by_position_or_nearest_offset() {
+        let shots = [shot(24), shot(0), shot(12), shot(36)];
+        let by = |index, offset| CoverSpec { index, offset };
+        assert_eq!(pick_cover(&by(Some(1), None), &shots), Some(shot(0)));
+        assert_eq!(pick_cover(&by(Some(3), None), &shots), Some(shot(24)));
+        assert_eq!(pick_cover(&by(Some(5), None), &shots), None);
+        assert_eq!(pick_cover(&by(None, Some(13)), &shots), Some(shot(12)));
+        // A tie goes to the earlier snapshot.
+        assert_eq!(pick_cover(&by(None, Some(18)), &shots), Some(shot(12)));
+        assert_eq!(pick_cover(&by(None, Some(999)), &shots), Some(shot(36)));
+        assert_eq!(pick_cover(&by(None, Some(1)), &[]), None);
+    }
+
+    #[test]
+    fn a_listed_task_matches_its_settings_with_defaults_filled_in() {
+        let spec: ThumbnailSpec =
+            serde_json::from_value(serde_json::json!({"type": "time"})).unwrap();
+        let want = thumbnail_para(&spec);
+        assert_eq!(want.time, Some(12));
+        let listed = ThumbnailPara {
+            kind: "time".into(),
+            time: None,
+            cover_position: Some(1),
+            ..Default::default()
+        };
+        assert!(same_settings(&want, &listed));
+        let other = ThumbnailPara {
+            time: Some(10),
+            ..listed
+        };
+        assert!(!same_settings(&want, &other));
+    }
+}

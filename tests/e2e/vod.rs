@@ -1,0 +1,351 @@
+//! The VodAssetSnapshot kind on the shared core: a snapshot task started and the cover set,
+//! cover drift corrected, a missing or unready asset, Observe, deletion by policy, and
+//! admission of bad thumbnail settings.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use live_snapshot_operator::kinds::vod::resource::VodAssetSnapshot;
+use lso_sim::vod::store::{AssetState, ThumbnailParams};
+
+use crate::harness::{PROJECT, Scenario, Shared, eventually};
+
+const ASSET: &str = "6e7605d4cb0b4fc9b2f5bf00c2cb511f";
+const OTHER: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
+
+/// Snapshots every 10 s of a 60 s video, the one nearest 20 s as cover.
+fn spec(asset: &str) -> serde_json::Value {
+    serde_json::json!({
+        "assetId": asset,
+        "thumbnail": {"type": "time", "time": 10},
+        "cover": {"offset": 20},
+    })
+}
+
+fn at(o: &VodAssetSnapshot) -> live_snapshot_operator::kinds::vod::resource::VodAtProvider {
+    o.status
+        .as_ref()
+        .and_then(|s| s.at_provider.clone())
+        .expect("status.atProvider")
+}
+
+async fn scenario(shared: Arc<Shared>, name: &str) -> Scenario {
+    let mut s = Scenario::new(shared, name).await;
+    s.vod.store.set_task_delay(Duration::from_millis(1500));
+    s.start_operator();
+    s
+}
+
+pub async fn task_started_and_cover_set(shared: Arc<Shared>) {
+    let s = scenario(shared, "vod-create").await;
+    s.vod
+        .store
+        .put_asset(PROJECT, ASSET, AssetState::Published, 60);
+    s.create_vod("shots", spec(ASSET)).await;
+    // While the task runs the object says so, then it is Ready with the cover applied.
+    s.wait_kind::<VodAssetSnapshot>("shots", "Ready", "False", Some("Snapshotting"))
+        .await;
+    let o: VodAssetSnapshot = s
+        .wait_kind("shots", "Ready", "True", Some("Available"))
+        .await;
+    let at = at(&o);
+    let asset = s.vod.store.asset(PROJECT, ASSET).expect("asset");
+    assert_eq!(asset.tasks.len(), 1, "one task started");
+    assert_eq!(at.task_id.as_deref(), Some(asset.tasks[0].id.as_str()));
+    assert_eq!(at.snapshot_count, 6, "0, 10, ... 50 s");
+    assert_eq!(at.snapshots.len(), 6);
+    assert_eq!(at.cover_offset, Some(20));
+    let shot = asset.tasks[0].results[2].url.clone();
+    assert_eq!(at.cover_url.as_deref(), Some(shot.as_str()));
+    assert_eq!(asset.cover_source.as_deref(), Some(shot.as_str()));
+    assert_eq!(
+        at.asset_cover_url, asset.cover_url,
+        "the cover URL the asset reports"
+    );
+    s.wait_event("shots", "Created").await;
+    s.wait_event("shots", "Updated").await;
+    let reasons: Vec<String> = s
+        .events("shots")
+        .await
+        .into_iter()
+        .filter_map(|e| e.reason)
+        .collect();
+    assert!(
+        !reasons.iter().any(|r| r == "DriftCorrected"),
+        "the first cover is no drift: {reasons:?}"
+    );
+    // In sync: a requested reconcile writes nothing more.
+    let (tasks, covers) = (s.vod_calls("create_task"), s.vod_calls("set_cover"));
+    s.poke_vod("shots").await;
+    let requested = eventually("the requested reconcile", || async {
+        let o = s.vod_api().get("shots").await.ok()?;
+        let st = o.status?;
+        (st.managed.last_handled_reconcile_at.is_some()).then_some(())
+    });
+    requested.await;
+    assert_eq!(
+        (s.vod_calls("create_task"), s.vod_calls("set_cover")),
+        (tasks, covers)
+    );
+}
+
+pub async fn cover_drift_is_corrected(shared: Arc<Shared>) {
+    let s = scenario(shared, "vod-drift").await;
+    s.vod
+        .store
+        .put_asset(PROJECT, ASSET, AssetState::Published, 60);
+    s.create_vod("shots", spec(ASSET)).await;
+    let o: VodAssetSnapshot = s
+        .wait_kind("shots", "Ready", "True", Some("Available"))
+        .await;
+    let applied = at(&o).cover_url.expect("cover applied");
+    // Somebody sets another cover in the console.
+    s.vod.store.set_cover_by_hand(
+        PROJECT,
+        ASSET,
+        "https://sim-cdn.vod.example.com/by-hand.jpg",
+    );
+    s.poke_vod("shots").await;
+    s.wait_event("shots", "DriftCorrected").await;
+    let asset = s.vod.store.asset(PROJECT, ASSET).expect("asset");
+    assert_eq!(asset.cover_source.as_deref(), Some(applied.as_str()));
+    assert_eq!(
+        asset.covers_set, 2,
+        "set once, then once more to correct it"
+    );
+    let o: VodAssetSnapshot = s
+        .wait_kind("shots", "Ready", "True", Some("Available"))
+        .await;
+    assert_eq!(at(&o).asset_cover_url, asset.cover_url);
+    assert_eq!(asset.tasks.len(), 1, "the correction starts no task");
+
+    // A new cover choice is an update of the same task, not drift.
+    let api = s.vod_api();
+    api.patch(
+        "shots",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(
+            serde_json::json!({"spec": {"cover": {"offset": null, "index": 6}}}),
+        ),
+    )
+    .await
+    .expect("patch cover");
+    s.wait_event("shots", "Updated").await;
+    let o: VodAssetSnapshot = s
+        .wait_kind("shots", "Ready", "True", Some("Available"))
+        .await;
+    assert_eq!(at(&o).cover_offset, Some(50));
+}
+
+pub async fn asset_not_found_then_uploaded(shared: Arc<Shared>) {
+    let s = scenario(shared, "vod-missing").await;
+    s.create_vod("shots", spec(ASSET)).await;
+    let o: VodAssetSnapshot = s
+        .wait_kind("shots", "Ready", "False", Some("AssetNotFound"))
+        .await;
+    let ready = o
+        .status
+        .as_ref()
+        .and_then(|st| {
+            st.managed
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "Ready")
+                .cloned()
+        })
+        .expect("Ready");
+    assert!(ready.message.contains("VOD.10062"), "{}", ready.message);
+    assert_eq!(s.vod_calls("create_task"), 0);
+    s.vod
+        .store
+        .put_asset(PROJECT, ASSET, AssetState::Published, 60);
+    s.wait_kind::<VodAssetSnapshot>("shots", "Ready", "True", Some("Available"))
+        .await;
+}
+
+pub async fn asset_not_ready_then_ready(shared: Arc<Shared>) {
+    let s = scenario(shared, "vod-notready").await;
+    s.vod
+        .store
+        .put_asset(PROJECT, ASSET, AssetState::Transcoding, 60);
+    s.create_vod("shots", spec(ASSET)).await;
+    let o: VodAssetSnapshot = s
+        .wait_kind("shots", "Ready", "False", Some("AssetNotReady"))
+        .await;
+    let ready = o
+        .status
+        .as_ref()
+        .and_then(|st| {
+            st.managed
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "Ready")
+                .cloned()
+        })
+        .expect("Ready");
+    assert!(ready.message.contains("VOD.10060"), "{}", ready.message);
+    assert!(ready.message.contains("retrying in"), "{}", ready.message);
+    assert!(s.vod.store.set_state(PROJECT, ASSET, AssetState::Published));
+    s.wait_kind::<VodAssetSnapshot>("shots", "Ready", "True", Some("Available"))
+        .await;
+    assert_eq!(
+        s.vod.store.task_count(),
+        1,
+        "one task once the asset was ready"
+    );
+}
+
+pub async fn observe_reads_and_never_writes(shared: Arc<Shared>) {
+    let s = scenario(shared, "vod-observe").await;
+    s.vod
+        .store
+        .put_asset(PROJECT, ASSET, AssetState::Published, 60);
+    s.vod
+        .store
+        .put_asset(PROJECT, OTHER, AssetState::Published, 60);
+    // Somebody else's task with the same settings on ASSET; none on OTHER.
+    let params = ThumbnailParams {
+        kind: "time".into(),
+        time: Some(10),
+        format: Some(1),
+        ..Default::default()
+    };
+    let theirs = s
+        .vod
+        .store
+        .start_task(PROJECT, ASSET, params)
+        .expect("task");
+    let observe = |asset: &str| {
+        let mut spec = spec(asset);
+        spec["managementPolicy"] = "Observe".into();
+        spec
+    };
+    s.create_vod("seen", observe(ASSET)).await;
+    s.create_vod("unseen", observe(OTHER)).await;
+    let o: VodAssetSnapshot = s.wait_kind("seen", "Ready", "False", Some("Drifted")).await;
+    assert_eq!(at(&o).task_id.as_deref(), Some(theirs.as_str()));
+    assert_eq!(at(&o).snapshot_count, 6);
+    let drift = &o.status.as_ref().expect("status").managed.drift;
+    assert_eq!(drift.len(), 1, "{drift:?}");
+    assert_eq!(drift[0].field, "cover");
+    s.wait_kind::<VodAssetSnapshot>("unseen", "Ready", "False", Some("NotFound"))
+        .await;
+    // Without a cover to set, the observed task is simply Ready.
+    s.create_vod(
+        "plain",
+        serde_json::json!({"assetId": ASSET, "thumbnail": {"type": "time", "time": 10}, "managementPolicy": "Observe"}),
+    )
+    .await;
+    s.wait_kind::<VodAssetSnapshot>("plain", "Ready", "True", Some("Available"))
+        .await;
+    // A managed object does not take the task over by default.
+    s.create_vod(
+        "manage",
+        serde_json::json!({"assetId": ASSET, "thumbnail": {"type": "time", "time": 10}}),
+    )
+    .await;
+    s.wait_kind::<VodAssetSnapshot>("manage", "Ready", "False", Some("AlreadyExists"))
+        .await;
+    assert_eq!(
+        (s.vod_calls("create_task"), s.vod_calls("set_cover")),
+        (0, 0),
+        "Observe and a refused adoption write nothing"
+    );
+    assert_eq!(s.vod.store.task_count(), 1);
+}
+
+pub async fn delete_and_orphan(shared: Arc<Shared>) {
+    let s = scenario(shared, "vod-delete").await;
+    s.vod
+        .store
+        .put_asset(PROJECT, ASSET, AssetState::Published, 60);
+    s.vod
+        .store
+        .put_asset(PROJECT, OTHER, AssetState::Published, 60);
+    s.create_vod("gone", spec(ASSET)).await;
+    let mut orphan = spec(OTHER);
+    orphan["deletionPolicy"] = "Orphan".into();
+    s.create_vod("kept", orphan).await;
+    for name in ["gone", "kept"] {
+        s.wait_kind::<VodAssetSnapshot>(name, "Ready", "True", Some("Available"))
+            .await;
+    }
+    let api = s.vod_api();
+    for name in ["gone", "kept"] {
+        api.delete(name, &Default::default()).await.expect("delete");
+    }
+    eventually("both objects to go", || async {
+        let left = api.list(&Default::default()).await.ok()?.items.len();
+        (left == 0).then_some(())
+    })
+    .await;
+    let deleted = s.vod.store.asset(PROJECT, ASSET).expect("asset");
+    assert!(
+        deleted.tasks.is_empty(),
+        "Delete removes the task's snapshots"
+    );
+    let kept = s.vod.store.asset(PROJECT, OTHER).expect("asset");
+    assert_eq!(kept.tasks.len(), 1, "Orphan leaves them");
+    assert!(kept.cover_source.is_some(), "and the cover");
+    assert_eq!(s.vod_calls("delete_thumbnails"), 1);
+    s.wait_event("gone", "Deleted").await;
+    s.wait_event("kept", "Orphaned").await;
+}
+
+pub async fn bad_thumbnail_settings_are_refused(shared: Arc<Shared>) {
+    let s = Scenario::new(shared, "vod-admission").await;
+    let cases = [
+        (serde_json::json!({"type": "time", "time": 101}), "time"),
+        (
+            serde_json::json!({"type": "time", "quantity": 3}),
+            "quantity",
+        ),
+        (serde_json::json!({"type": "dots"}), "dots is required"),
+        (
+            serde_json::json!({"type": "dots", "dots": [5, 5]}),
+            "must not repeat",
+        ),
+        (
+            serde_json::json!({"type": "quantity", "quantity": 11}),
+            "quantity",
+        ),
+        (serde_json::json!({"type": "gif"}), "type"),
+    ];
+    for (thumbnail, says) in cases {
+        let err = s
+            .create_vod_json(
+                "bad",
+                serde_json::json!({"assetId": ASSET, "thumbnail": thumbnail}),
+            )
+            .await
+            .expect_err("refused");
+        assert!(err.to_string().contains(says), "{thumbnail}: {err}");
+    }
+    let err = s
+        .create_vod_json(
+            "bad",
+            serde_json::json!({"assetId": ASSET, "thumbnail": {"type": "time"}, "cover": {"offset": 1, "index": 1}}),
+        )
+        .await
+        .expect_err("refused");
+    assert!(
+        err.to_string().contains("exactly one of offset and index"),
+        "{err}"
+    );
+    // Settings cannot change once the task may have started.
+    s.create_vod(
+        "ok",
+        serde_json::json!({"assetId": ASSET, "thumbnail": {"type": "time"}}),
+    )
+    .await;
+    let err = s
+        .vod_api()
+        .patch(
+            "ok",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"spec": {"thumbnail": {"time": 30}}})),
+        )
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("thumbnail is immutable"), "{err}");
+}
