@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+use super::metrics::{Metrics, UpstreamObserver};
+use crate::clouds::huawei::api::CallObserver;
+use crate::clouds::huawei::limiter::RateLimiter;
 use crate::clouds::huawei::{ApiError, Auth, ClientConfig};
 
 /// How the clients of the pool treat the upstream.
@@ -42,17 +45,33 @@ struct Pooled<C: ?Sized> {
 pub struct ClientPool<C: ?Sized> {
     /// Keyed by a digest of (endpoint, project, access key): one slot per identity.
     clients: Mutex<HashMap<[u8; 32], Pooled<C>>>,
-}
-
-impl<C: ?Sized> Default for ClientPool<C> {
-    fn default() -> Self {
-        Self {
-            clients: Mutex::default(),
-        }
-    }
+    settings: UpstreamSettings,
+    metrics: Arc<Metrics>,
 }
 
 impl<C: ?Sized> ClientPool<C> {
+    pub fn new(settings: &UpstreamSettings, metrics: &Arc<Metrics>) -> Self {
+        Self {
+            clients: Mutex::default(),
+            settings: settings.clone(),
+            metrics: metrics.clone(),
+        }
+    }
+
+    pub fn settings(&self) -> &UpstreamSettings {
+        &self.settings
+    }
+
+    /// A rate limiter for a new client: one per credential, shared by every object using it.
+    pub fn limiter(&self) -> Arc<RateLimiter> {
+        Arc::new(RateLimiter::new(self.settings.qps, self.settings.burst))
+    }
+
+    /// What a new client tells of its calls (the upstream metrics).
+    pub fn observer(&self) -> Arc<dyn CallObserver> {
+        Arc::new(UpstreamObserver(self.metrics.clone()))
+    }
+
     /// The client for one credential and project, built by `build` when there is none (or the
     /// credentials rotated); its rate limit and shared reads serve every object that uses it.
     pub fn get(
@@ -155,7 +174,10 @@ mod tests {
 
     #[test]
     fn rotated_credentials_replace_their_client_and_idle_ones_go() {
-        let pool = ClientPool::<String>::default();
+        let pool = ClientPool::<String>::new(
+            &UpstreamSettings::default(),
+            &Arc::new(crate::core::metrics::Metrics::new()),
+        );
         let build = |c: &ClientConfig| {
             let c = c.clone();
             move || Ok(Arc::new(c.project_id))

@@ -93,6 +93,7 @@ fn main() -> std::process::ExitCode {
         vod::observe_reads_and_never_writes,
         vod::delete_and_orphan,
         vod::bad_thumbnail_settings_are_refused,
+        vod::restart_between_task_start_and_status,
     ];
     let selected: Vec<_> = all
         .into_iter()

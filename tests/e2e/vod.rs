@@ -349,3 +349,51 @@ pub async fn bad_thumbnail_settings_are_refused(shared: Arc<Shared>) {
         .expect_err("refused");
     assert!(err.to_string().contains("thumbnail is immutable"), "{err}");
 }
+
+/// A task started but its answer lost, and the operator killed before it wrote status: the
+/// restarted operator recognises the task as its own (the create intent was recorded first) and
+/// starts no second one, since a second CreateAssetProcessTask would be a second task.
+pub async fn restart_between_task_start_and_status(shared: Arc<Shared>) {
+    let mut s = Scenario::new(shared, "vod-restart").await;
+    s.vod.store.set_task_delay(Duration::from_millis(500));
+    s.vod.faults.set(lso_sim::FaultSettings {
+        hang_after_create: 1,
+        ..Default::default()
+    });
+    s.vod
+        .store
+        .put_asset(PROJECT, ASSET, AssetState::Published, 60);
+    s.start_operator();
+    s.create_vod("shots", spec(ASSET)).await;
+    eventually("the task to start upstream", || async {
+        (s.vod.store.task_count() == 1).then_some(())
+    })
+    .await;
+    s.kill_operator().await;
+    let o = s.vod_api().get("shots").await.expect("object");
+    let st = o.status.expect("the create intent was recorded");
+    assert_eq!(
+        st.managed.ownership.map(|own| own.state),
+        Some(live_snapshot_operator::core::managed::OwnershipState::Creating),
+        "the intent is on record, the task id is not"
+    );
+    assert!(st.at_provider.is_none_or(|a| a.task_id.is_none()));
+    s.start_operator();
+    let o: VodAssetSnapshot = s
+        .wait_kind("shots", "Ready", "True", Some("Available"))
+        .await;
+    assert_eq!(s.vod.store.task_count(), 1, "no second task");
+    assert_eq!(s.vod_calls("create_task"), 1);
+    let asset = s.vod.store.asset(PROJECT, ASSET).expect("asset");
+    assert_eq!(at(&o).task_id.as_deref(), Some(asset.tasks[0].id.as_str()));
+    let reasons: Vec<String> = s
+        .events("shots")
+        .await
+        .into_iter()
+        .filter_map(|e| e.reason)
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r == "Created") && !reasons.iter().any(|r| r == "Adopted"),
+        "its own task is not announced as an adoption: {reasons:?}"
+    );
+}

@@ -130,7 +130,21 @@ async fn route(
         return error(status, code, why.message());
     }
     let answer = match sim.faults.admit(op) {
-        Verdict::Proceed => handle(&sim, op, &project, uri.query().unwrap_or(""), &body),
+        Verdict::Proceed => {
+            let answer = handle(&sim, op, &project, uri.query().unwrap_or(""), &body);
+            // A committed write that goes unanswered, for restart tests (the same counters as
+            // the Live simulator's create, update and delete).
+            let write = match op {
+                "create_task" => "create",
+                "set_cover" => "update",
+                "delete_thumbnails" => "delete",
+                _ => "",
+            };
+            if answer.status().is_success() && sim.faults.take_hang_after(write) {
+                return std::future::pending().await;
+            }
+            answer
+        }
         Verdict::Throttle => error(
             429,
             codes::THROTTLED,

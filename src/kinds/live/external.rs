@@ -8,18 +8,15 @@ use std::time::Duration;
 use super::desired::{at_provider, desired, diff, merged_update};
 use super::resource::{AtProvider, LiveSnapshotTemplate};
 use crate::clouds::huawei::coalesce::Coalescing;
-use crate::clouds::huawei::limiter::RateLimiter;
 use crate::clouds::huawei::{ApiError, ClientConfig, LiveClient, LiveSnapshotConfig, SnapshotApi};
 use crate::core::clients::ClientPool;
 use crate::core::credentials::{self, CredentialsError};
 use crate::core::managed::{Connector, External, FieldDrift, Look, Observation, Purpose};
-use crate::core::metrics::{Metrics, UpstreamObserver};
+use crate::core::metrics::Metrics;
 use crate::core::{Context, ReconcileError, UpstreamSettings};
 
 pub struct LiveConnector {
     pool: ClientPool<dyn SnapshotApi>,
-    settings: UpstreamSettings,
-    metrics: Arc<Metrics>,
 }
 
 pub struct LiveExternal {
@@ -34,9 +31,7 @@ impl Connector<LiveSnapshotTemplate> for LiveConnector {
 
     fn new(settings: &UpstreamSettings, metrics: &Arc<Metrics>) -> Self {
         Self {
-            pool: ClientPool::default(),
-            settings: settings.clone(),
-            metrics: metrics.clone(),
+            pool: ClientPool::new(settings, metrics),
         }
     }
 
@@ -53,12 +48,9 @@ impl Connector<LiveSnapshotTemplate> for LiveConnector {
         };
         let api = self.pool.get(config, || {
             let client = LiveClient::new(config.clone())?
-                .with_limiter(Arc::new(RateLimiter::new(
-                    self.settings.qps,
-                    self.settings.burst,
-                )))
-                .with_observer(Arc::new(UpstreamObserver(self.metrics.clone())));
-            Ok(match self.settings.coalesce_window {
+                .with_limiter(self.pool.limiter())
+                .with_observer(self.pool.observer());
+            Ok(match self.pool.settings().coalesce_window {
                 Some(window) => Arc::new(Coalescing::new(Arc::new(client), window)),
                 None => Arc::new(client),
             })

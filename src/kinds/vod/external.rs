@@ -16,12 +16,11 @@ use super::resource::{
 };
 use crate::clouds::huawei::error::Operation;
 use crate::clouds::huawei::gateway::Gateway;
-use crate::clouds::huawei::limiter::RateLimiter;
 use crate::clouds::huawei::vod::{AssetDetail, Snapshot, ThumbnailPara, VodClient};
 use crate::clouds::huawei::{ApiError, ClientConfig};
 use crate::core::clients::ClientPool;
 use crate::core::managed::{Connector, External, FieldDrift, Look, Observation, Purpose};
-use crate::core::metrics::{Metrics, UpstreamObserver};
+use crate::core::metrics::Metrics;
 use crate::core::{Context, ReconcileError, UpstreamSettings};
 
 /// The service's defaults, filled in so that a task listed back compares equal to the spec.
@@ -32,8 +31,6 @@ const SUCCEEDED: &str = "THUMBNAIL_SUCCEED";
 
 pub struct VodConnector {
     pool: ClientPool<VodClient>,
-    settings: UpstreamSettings,
-    metrics: Arc<Metrics>,
 }
 
 pub struct VodExternal {
@@ -58,9 +55,7 @@ impl Connector<VodAssetSnapshot> for VodConnector {
 
     fn new(settings: &UpstreamSettings, metrics: &Arc<Metrics>) -> Self {
         Self {
-            pool: ClientPool::default(),
-            settings: settings.clone(),
-            metrics: metrics.clone(),
+            pool: ClientPool::new(settings, metrics),
         }
     }
 
@@ -73,11 +68,8 @@ impl Connector<VodAssetSnapshot> for VodConnector {
     ) -> Result<VodExternal, ReconcileError> {
         let client = self.pool.get(config, || {
             let gateway = Gateway::new(config.clone())?
-                .with_limiter(Arc::new(RateLimiter::new(
-                    self.settings.qps,
-                    self.settings.burst,
-                )))
-                .with_observer(Arc::new(UpstreamObserver(self.metrics.clone())));
+                .with_limiter(self.pool.limiter())
+                .with_observer(self.pool.observer());
             Ok(Arc::new(VodClient::new(gateway)))
         })?;
         Ok(VodExternal { client })
