@@ -277,6 +277,18 @@ async fn run_kind<K: Managed>(
     } else {
         settings.namespaces.iter().cloned().map(Some).collect()
     };
+    if !crd_installed::<K>(&kube, scopes.first().cloned().flatten()).await {
+        // `helm upgrade` never installs a chart's new CRDs: an operator that waited for this
+        // kind's cache would never turn ready and would stall the rollout of every other kind.
+        tracing::error!(
+            kind = K::KIND,
+            "the {} CRD is not installed, so no {} object is managed; apply crds/ (helm upgrade does not install new CRDs) and restart the operator, or leave the kind out of --kinds",
+            K::plural(&()),
+            K::KIND
+        );
+        let _ = ready.send(true);
+        return;
+    }
     let (stores, writers): (Vec<_>, Vec<_>) = scopes.iter().map(|_| reflector::store()).unzip();
     let recorder = Recorder::new(
         kube.clone(),
@@ -337,6 +349,19 @@ async fn run_kind<K: Managed>(
     );
     futures::future::join_all(controllers).await;
     background.abort();
+}
+
+/// Whether the API server serves kind `K` (any answer but 404 counts: a transient error or a
+/// missing permission is left for the watcher to report and retry).
+async fn crd_installed<K: Managed>(kube: &kube::Client, namespace: Option<String>) -> bool {
+    let api: Api<K> = match &namespace {
+        Some(ns) => Api::namespaced(kube.clone(), ns),
+        None => Api::all(kube.clone()),
+    };
+    !matches!(
+        api.list_metadata(&kube::api::ListParams::default().limit(1)).await,
+        Err(kube::Error::Api(e)) if e.code == 404
+    )
 }
 
 /// The controller of one scope: its watch, its cache, and the Secret watch that re-triggers

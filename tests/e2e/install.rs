@@ -97,6 +97,17 @@ pub async fn chart_lint_template_and_schema(shared: Arc<Shared>) {
         "watching listed namespaces needs no ClusterRole"
     );
     assert!(out.contains("secretName: live-default-credentials") && !out.contains("accessKey:"));
+    // Both kinds: in each shard's arguments, and in the Role of each watched namespace.
+    for (want, times) in [
+        ("- --kinds=LiveSnapshotTemplate,VodAssetSnapshot", 3),
+        (
+            "- --vod-endpoint=https://vod.cn-east-3.myhuaweicloud.com",
+            3,
+        ),
+        ("\"vodassetsnapshots/status\"", 2),
+    ] {
+        assert_eq!(out.matches(want).count(), times, "all-on render: {want}");
+    }
     // Three shards: a Deployment, a Lease and a third of the upstream budget each.
     assert_eq!(k.iter().filter(|x| *x == "Deployment").count(), 3);
     for i in 0..3 {

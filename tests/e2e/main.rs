@@ -94,6 +94,7 @@ fn main() -> std::process::ExitCode {
         vod::delete_and_orphan,
         vod::bad_thumbnail_settings_are_refused,
         vod::restart_between_task_start_and_status,
+        vod::a_missing_crd_does_not_stall_the_other_kinds,
     ];
     let selected: Vec<_> = all
         .into_iter()

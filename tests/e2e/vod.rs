@@ -397,3 +397,80 @@ pub async fn restart_between_task_start_and_status(shared: Arc<Shared>) {
         "its own task is not announced as an adoption: {reasons:?}"
     );
 }
+
+/// An upgrade through `helm upgrade` leaves a new kind's CRD uninstalled (Helm never upgrades
+/// CRDs). The operator must still turn ready and manage the kinds whose CRDs are there.
+pub async fn a_missing_crd_does_not_stall_the_other_kinds(shared: Arc<Shared>) {
+    let tools = lso_sim::devenv::tools_dir(&shared.repo).expect("tools");
+    let cp = lso_sim::devenv::ControlPlane::start(&tools)
+        .await
+        .expect("a second control plane");
+    let out = cp
+        .kubectl()
+        .args([
+            "apply",
+            "--server-side",
+            "-f",
+            "crds/livesnapshottemplates.yaml",
+        ])
+        .current_dir(&shared.repo)
+        .output()
+        .expect("kubectl");
+    assert!(out.status.success(), "{out:?}");
+    let client = cp.client().await.expect("client");
+    let mut s = Scenario::new(shared.clone(), "vod-no-crd").await;
+    // The scenario's namespace lives in the shared control plane; make it here too.
+    let out = cp
+        .kubectl()
+        .args(["create", "namespace", &s.ns])
+        .output()
+        .expect("kubectl");
+    assert!(out.status.success(), "{out:?}");
+    let out = cp
+        .kubectl()
+        .args([
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/livesnapshottemplates.live.snapshot.dev",
+        ])
+        .output()
+        .expect("kubectl");
+    assert!(out.status.success(), "{out:?}");
+    let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(false);
+    let metrics = Arc::new(live_snapshot_operator::core::metrics::Metrics::new());
+    let operator = tokio::spawn(live_snapshot_operator::core::run(
+        client.clone(),
+        s.settings(),
+        s.cloud(),
+        metrics,
+        Some(ready_tx),
+        std::future::pending(),
+    ));
+    tokio::time::timeout(crate::harness::WAIT, ready_rx.wait_for(|r| *r))
+        .await
+        .expect("ready although the VodAssetSnapshot CRD is missing")
+        .expect("ready channel");
+    // And the installed kind is managed.
+    let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+        client,
+        &s.ns,
+        &kube::api::ApiResource::erase::<
+            live_snapshot_operator::kinds::live::resource::LiveSnapshotTemplate,
+        >(&()),
+    );
+    let obj: kube::api::DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "live.snapshot.dev/v1alpha1",
+        "kind": "LiveSnapshotTemplate",
+        "metadata": {"name": "cam"},
+        "spec": crate::harness::spec("cam"),
+    }))
+    .expect("object");
+    api.create(&Default::default(), &obj).await.expect("create");
+    eventually("the template upstream", || async {
+        s.upstream("push.example.com", "cam").map(|_| ())
+    })
+    .await;
+    operator.abort();
+    s.kill_operator().await;
+}
