@@ -571,15 +571,17 @@ fn classify<K: Managed>(err: &ReconcileError) -> (&'static str, Status, Retry) {
         ReconcileError::Credentials(_) => {
             (reason::SECRET_UNREADABLE, Status::Unknown, Retry::Backoff)
         }
+        // The kind's own name for the error (an asset not ready, say), retried as its class says.
+        ReconcileError::Upstream(e) | ReconcileError::CreateRefused(e)
+            if let Some(why) = K::reason_for(e) =>
+        {
+            let retry = match e.class() {
+                ErrorClass::Terminal => Retry::OnChange,
+                _ => Retry::Backoff,
+            };
+            (why, Status::False, retry)
+        }
         ReconcileError::Upstream(e) | ReconcileError::CreateRefused(e) => match e.class() {
-            _ if K::reason_for(e).is_some() => {
-                let why = K::reason_for(e).unwrap_or(reason::UPSTREAM_ERROR);
-                let (ready, retry) = match e.class() {
-                    ErrorClass::Terminal => (Status::False, Retry::OnChange),
-                    _ => (Status::False, Retry::Backoff),
-                };
-                (why, ready, retry)
-            }
             ErrorClass::NotReady => (reason::NOT_READY, Status::False, Retry::Backoff),
             ErrorClass::Terminal => (reason::INVALID_SPEC, Status::False, Retry::OnChange),
             ErrorClass::Auth => (reason::AUTH_FAILED, Status::False, Retry::Backoff),
@@ -793,6 +795,23 @@ mod tests {
         assert!(matches!(
             classify::<LiveSnapshotTemplate>(&ReconcileError::TimedOut(Duration::from_secs(1))),
             (reason::TIMED_OUT, Status::Unknown, Retry::Backoff)
+        ));
+        // A kind names its own errors: a VOD asset not yet published is retried as such.
+        let not_published = ReconcileError::CreateRefused(ApiError::Status {
+            operation: crate::clouds::huawei::error::Operation::CreateTask,
+            status: 403,
+            code: "VOD.10060".into(),
+            message: "not published".into(),
+            request_id: None,
+            retry_after: None,
+        });
+        assert!(matches!(
+            classify::<crate::kinds::vod::resource::VodAssetSnapshot>(&not_published),
+            ("AssetNotReady", Status::False, Retry::Backoff)
+        ));
+        assert!(matches!(
+            classify::<LiveSnapshotTemplate>(&not_published),
+            (reason::NOT_READY, Status::False, Retry::Backoff)
         ));
         let denied = ReconcileError::Credentials(CredentialsError::DefaultsNotAllowed {
             namespace: "n".into(),
