@@ -13,6 +13,18 @@ async fn run_script(
     stats: impl Fn() -> lso_sim::Stats,
     ops: &[&str],
 ) {
+    run_script_refused(script, args, steps, stats, ops, 401).await;
+}
+
+/// `run_script`, for a gateway that refuses a wrong key with `refused` (Alibaba's: 400).
+async fn run_script_refused(
+    script: &str,
+    args: &[&str],
+    steps: usize,
+    stats: impl Fn() -> lso_sim::Stats,
+    ops: &[&str],
+    refused: u16,
+) {
     let py = python();
     assert!(
         py.exists(),
@@ -38,7 +50,7 @@ async fn run_script(
         );
     }
     assert_eq!(
-        stats.statuses.get(&401),
+        stats.statuses.get(&refused),
         Some(&1),
         "the wrong secret key was refused once"
     );
@@ -117,4 +129,41 @@ async fn official_vod_sdk_task_pages_cover_and_wrong_key() {
         0,
         "the task's snapshots were deleted"
     );
+}
+
+#[tokio::test]
+async fn official_mps_sdk_jobs_pages_both_signatures_and_wrong_key() {
+    let (ak, sk, pipeline) = (
+        "LTAI5tSdkTest000001",
+        "sdkMpsSecret0123456789abcdef",
+        "b11c171cced04565b1f38f1ecc39aaaa",
+    );
+    let (sim, endpoint) = lso_sim::mps::spawn_local(
+        "127.0.0.1:0",
+        vec![KeyPair::new(ak, sk)],
+        FaultSettings::default(),
+    )
+    .await
+    .unwrap();
+    sim.store
+        .set_job_time(std::time::Duration::from_millis(300));
+    sim.store.put_object("media", "in/demo.mp4", 60);
+    for i in 0..44 {
+        sim.store.submit(
+            serde_json::json!({"Bucket": "media", "Location": "oss-cn-shanghai", "Object": "in%2Fdemo.mp4"}),
+            serde_json::json!({"OutputFile": {"Bucket": "media", "Location": "oss-cn-shanghai", "Object": "o.jpg"}, "Num": "1"}),
+            pipeline,
+            &format!("bulk-{i}"),
+        );
+    }
+    run_script_refused(
+        "official_mps_sdk.py",
+        &[&endpoint, ak, sk, pipeline],
+        7,
+        || sim.faults.stats(),
+        &["submit_snapshot_job", "query_snapshot_jobs"],
+        400,
+    )
+    .await;
+    assert_eq!(sim.store.job_count(), 45);
 }

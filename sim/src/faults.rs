@@ -192,3 +192,14 @@ impl Faults {
         self.lock().stats = Stats::default();
     }
 }
+
+/// An answer whose connection breaks while the body is sent (`Verdict::Reset`).
+pub fn reset_response() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = axum::body::Body::from_stream(futures::stream::once(async {
+        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        ))
+    }));
+    (axum::http::StatusCode::OK, body).into_response()
+}

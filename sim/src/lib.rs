@@ -7,6 +7,7 @@ pub mod auth;
 pub mod devenv;
 pub mod faults;
 pub mod live;
+pub mod mps;
 pub mod vod;
 
 pub use auth::{AuthConfig, KeyPair};

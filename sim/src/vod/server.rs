@@ -152,14 +152,7 @@ async fn route(
         ),
         Verdict::Fail { status, code } => error(status, &code, "injected failure"),
         Verdict::Hang => std::future::pending().await,
-        Verdict::Reset => {
-            let body = axum::body::Body::from_stream(futures::stream::once(async {
-                Err::<Bytes, std::io::Error>(std::io::Error::from(
-                    std::io::ErrorKind::ConnectionReset,
-                ))
-            }));
-            return (StatusCode::OK, body).into_response();
-        }
+        Verdict::Reset => return crate::faults::reset_response(),
     };
     sim.faults.record_status(answer.status().as_u16());
     answer

@@ -4,25 +4,21 @@
 //! wrappers that name the paths.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
-use tracing::Instrument;
 
 use super::api::CallObserver;
-use super::client::{Auth, ClientConfig, MAX_BODY_BYTES};
+use super::client::{Auth, ClientConfig};
 use super::error::{ApiError, Operation};
 use super::limiter::RateLimiter;
 use super::model::ErrorBody;
 use super::signer;
+use crate::clouds::http;
 
 pub struct Gateway {
-    http: reqwest::Client,
-    base: url::Url,
-    host: String,
+    t: http::Transport,
     config: ClientConfig,
-    observer: Option<Arc<dyn CallObserver>>,
-    limiter: Option<Arc<RateLimiter>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -35,51 +31,23 @@ impl std::fmt::Debug for Gateway {
 
 impl Gateway {
     pub fn new(config: ClientConfig) -> Result<Self, ApiError> {
-        let origin = super::endpoint::origin(&config.endpoint, config.allow_insecure_http)
-            .map_err(|e| ApiError::Config(format!("endpoint {:?}: {e}", config.endpoint)))?;
-        let base = url::Url::parse(&origin)
-            .map_err(|e| ApiError::Config(format!("endpoint {:?}: {e}", config.endpoint)))?;
-        let host = match (base.host_str(), base.port()) {
-            (Some(h), Some(p)) => format!("{h}:{p}"),
-            (Some(h), None) => h.to_string(),
-            (None, _) => {
-                return Err(ApiError::Config(format!(
-                    "endpoint {:?} has no host",
-                    config.endpoint
-                )));
-            }
-        };
+        let t = http::Transport::new(&config.endpoint, config.allow_insecure_http, config.timeout)?;
         if config.project_id.is_empty() || config.project_id.contains('/') {
             return Err(ApiError::Config(
                 "project id must be a non-empty path segment".into(),
             ));
         }
-        // Never follow a redirect: it would carry the signed headers (X-Security-Token among
-        // them) and the body to a host nobody allow-listed.
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
-            .build()
-            .map_err(|e| ApiError::Config(e.to_string()))?;
-        Ok(Self {
-            http,
-            base,
-            host,
-            config,
-            observer: None,
-            limiter: None,
-        })
+        Ok(Self { t, config })
     }
 
     pub fn with_observer(mut self, observer: Arc<dyn CallObserver>) -> Self {
-        self.observer = Some(observer);
+        self.t.set_observer(observer);
         self
     }
 
     /// Every call first takes a token from `limiter`.
     pub fn with_limiter(mut self, limiter: Arc<RateLimiter>) -> Self {
-        self.limiter = Some(limiter);
+        self.t.set_limiter(limiter);
         self
     }
 
@@ -91,7 +59,7 @@ impl Gateway {
     pub fn path(&self, version: &str, suffix: &str) -> String {
         format!(
             "{}/{version}/{}/{suffix}",
-            self.base.path().trim_end_matches('/'),
+            self.t.base.path().trim_end_matches('/'),
             self.config.project_id
         )
     }
@@ -104,37 +72,9 @@ impl Gateway {
         query: &[(String, String)],
         body: Option<Vec<u8>>,
     ) -> Result<Vec<u8>, ApiError> {
-        if let Some(limiter) = &self.limiter {
-            let waiting = Instant::now();
-            limiter.acquire().await;
-            if let Some(obs) = &self.observer {
-                obs.observe_wait(waiting.elapsed());
-            }
-        }
-        let started = Instant::now();
-        let span = tracing::info_span!(
-            "upstream",
-            operation = operation.as_str(),
-            status = tracing::field::Empty,
-            request_id = tracing::field::Empty,
-        );
-        let result = self
-            .send(operation, method, path, query, body)
-            .instrument(span.clone())
-            .await;
-        let status = match &result {
-            Ok(_) => Some(200),
-            Err(ApiError::Status { status, .. }) => Some(*status),
-            Err(_) => None,
-        };
-        match status {
-            Some(s) => span.record("status", s),
-            None => span.record("status", "no answer"),
-        };
-        if let Some(obs) = &self.observer {
-            obs.observe_call(operation, status, started.elapsed());
-        }
-        result
+        self.t
+            .call(operation, self.send(operation, method, path, query, body))
+            .await
     }
 
     async fn send(
@@ -145,7 +85,7 @@ impl Gateway {
         query: &[(String, String)],
         body: Option<Vec<u8>>,
     ) -> Result<Vec<u8>, ApiError> {
-        let mut url = self.base.clone();
+        let mut url = self.t.base.clone();
         url.set_path(path);
         if !query.is_empty() {
             url.query_pairs_mut()
@@ -158,7 +98,7 @@ impl Gateway {
         };
         let mut headers: Vec<(String, String)> = vec![
             ("Content-Type".into(), content_type.into()),
-            ("Host".into(), self.host.clone()),
+            ("Host".into(), self.t.host.clone()),
         ];
         match &self.config.auth {
             Auth::AkSk(creds) => {
@@ -182,7 +122,7 @@ impl Gateway {
             }
             Auth::Token(token) => headers.push(("X-Auth-Token".into(), token.clone())),
         }
-        let mut builder = self.http.request(method, url);
+        let mut builder = self.t.http.request(method, url);
         for (k, v) in &headers {
             // reqwest derives Host from the URL; sending it twice would confuse servers.
             if !k.eq_ignore_ascii_case("host") {
@@ -195,7 +135,7 @@ impl Gateway {
         let response = builder
             .send()
             .await
-            .map_err(|e| self.transport_error(operation, e))?;
+            .map_err(|e| self.t.transport_error(operation, e))?;
         let status = response.status();
         let request_id = response
             .headers()
@@ -211,7 +151,7 @@ impl Gateway {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let bytes = self.read_capped(operation, response).await?;
+        let bytes = self.t.read(operation, response).await?;
         if status.is_redirection() {
             return Err(ApiError::Status {
                 operation,
@@ -240,44 +180,6 @@ impl Gateway {
             request_id,
             retry_after,
         })
-    }
-
-    /// The body, refused when it grows past [`MAX_BODY_BYTES`] whatever `Content-Length` said.
-    async fn read_capped(
-        &self,
-        operation: Operation,
-        mut response: reqwest::Response,
-    ) -> Result<Vec<u8>, ApiError> {
-        let mut out = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| self.transport_error(operation, e))?
-        {
-            if out.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(ApiError::Decode {
-                    operation,
-                    detail: format!("answer larger than {MAX_BODY_BYTES} bytes"),
-                });
-            }
-            out.extend_from_slice(&chunk);
-        }
-        Ok(out)
-    }
-
-    fn transport_error(&self, operation: Operation, e: reqwest::Error) -> ApiError {
-        if e.is_timeout() {
-            ApiError::Timeout {
-                operation,
-                timeout: self.config.timeout,
-            }
-        } else {
-            // The URL carries no secret, but strip it anyway to keep messages short.
-            ApiError::Transport {
-                operation,
-                detail: e.without_url().to_string(),
-            }
-        }
     }
 }
 

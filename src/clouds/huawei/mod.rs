@@ -5,7 +5,8 @@ pub mod api;
 pub mod client;
 pub mod coalesce;
 pub mod endpoint;
-pub mod error;
+/// Errors are shared by every cloud; re-exported here for the Huawei clients.
+pub use super::error;
 pub mod gateway;
 pub mod limiter;
 pub mod model;

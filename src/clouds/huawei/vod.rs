@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, Operation};
 use super::gateway::Gateway;
+use crate::clouds::http::decode;
 
 /// VOD error codes the operator acts on (vod-api.md, "Errors").
 pub mod codes {
@@ -166,16 +167,6 @@ impl std::fmt::Debug for VodClient {
             .field("gateway", &self.gw)
             .finish()
     }
-}
-
-fn decode<T: serde::de::DeserializeOwned>(
-    operation: Operation,
-    bytes: &[u8],
-) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| ApiError::Decode {
-        operation,
-        detail: e.to_string(),
-    })
 }
 
 fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -1,9 +1,10 @@
-//! Typed upstream errors and what the operator should do about each.
+//! Typed upstream errors of every cloud, and what the operator should do about each.
 
 use std::time::Duration;
 
-use super::model::codes;
-use super::vod::codes as vod_codes;
+use super::alibaba::codes as ali_codes;
+use super::huawei::model::codes;
+use super::huawei::vod::codes as vod_codes;
 
 /// The upstream operation an error came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -24,6 +25,10 @@ pub enum Operation {
     SetCover,
     /// VOD: DeleteThumbnails.
     DeleteThumbnails,
+    /// MPS: SubmitSnapshotJob.
+    SubmitJob,
+    /// MPS: QuerySnapshotJobList.
+    QueryJobs,
 }
 
 impl Operation {
@@ -39,6 +44,8 @@ impl Operation {
             Operation::CreateTask => "create_task",
             Operation::SetCover => "set_cover",
             Operation::DeleteThumbnails => "delete_thumbnails",
+            Operation::SubmitJob => "submit_snapshot_job",
+            Operation::QueryJobs => "query_snapshot_jobs",
         }
     }
 
@@ -50,6 +57,7 @@ impl Operation {
                 | Operation::ShowAsset
                 | Operation::ListTasks
                 | Operation::ThumbnailDetails
+                | Operation::QueryJobs
         )
     }
 }
@@ -169,6 +177,11 @@ fn classify(status: u16, code: &str, retry_after: Option<Duration>) -> ErrorClas
         vod_codes::INTERNAL | vod_codes::INTERNAL_COMM | vod_codes::INTERNAL_VST => {
             return ErrorClass::Transient;
         }
+        c if ali_codes::THROTTLED.contains(&c) => return ErrorClass::Throttled(retry_after),
+        c if ali_codes::AUTH.contains(&c) || c.starts_with("InvalidAccessKeyId") => {
+            return ErrorClass::Auth;
+        }
+        c if ali_codes::TRANSIENT.contains(&c) => return ErrorClass::Transient,
         codes::SIGNATURE_FAILED
         | codes::SIGNATURE_FAILED_GW
         | codes::NO_PERMISSION
