@@ -11,6 +11,7 @@ use live_snapshot_operator::core::credentials::{AuthFiles, CloudDefaults};
 use live_snapshot_operator::core::metrics::Metrics;
 use live_snapshot_operator::core::{self as controller, Fencing, Settings, UpstreamSettings};
 use live_snapshot_operator::kinds::live::resource::LiveSnapshotTemplate;
+use live_snapshot_operator::kinds::mps::resource::MpsSnapshotJob;
 use live_snapshot_operator::kinds::vod::resource::VodAssetSnapshot;
 use live_snapshot_operator::leader::{self, LeaderConfig, LeaseFence};
 use live_snapshot_operator::{health, telemetry};
@@ -59,7 +60,11 @@ async fn main() -> std::process::ExitCode {
 
 /// Every kind's CRD: to standard output as one multi-document stream, or one file per kind.
 fn print_crds(output_dir: Option<std::path::PathBuf>) -> Result<(), MainError> {
-    let crds = [LiveSnapshotTemplate::crd(), VodAssetSnapshot::crd()];
+    let crds = [
+        LiveSnapshotTemplate::crd(),
+        VodAssetSnapshot::crd(),
+        MpsSnapshotJob::crd(),
+    ];
     let mut all = String::new();
     for crd in crds {
         let plural = crd.spec.names.plural.clone();
@@ -145,6 +150,7 @@ async fn run_operator(args: RunArgs) -> Result<(), MainError> {
     let cloud = CloudDefaults {
         endpoint: args.endpoint.clone(),
         vod_endpoint: args.vod_endpoint.clone(),
+        mps_endpoint: args.mps_endpoint.clone(),
         region: args.region.clone(),
         project_id: args.project_id.clone(),
         auth: default_auth(&args)?,

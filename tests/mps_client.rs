@@ -133,6 +133,25 @@ async fn jobs_progress_page_and_fail_as_the_api_says() {
         .await
         .unwrap();
     assert_eq!(succeeded.len(), 1);
+    // The creation-time range, as the restart search uses it.
+    let now = jiff::Timestamp::now();
+    let window = |from: jiff::Timestamp, to: jiff::Timestamp| JobFilter {
+        pipeline_id: Some("pipe-1".into()),
+        created_from: Some(from),
+        created_to: Some(to),
+        ..Default::default()
+    };
+    let hour = jiff::SignedDuration::from_hours(1);
+    assert_eq!(
+        c.list(&window(now - hour, now + hour)).await.unwrap().len(),
+        2
+    );
+    assert!(
+        c.list(&window(now + hour, now + hour + hour))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // A wrong secret is an authentication failure.
     let err = client(&endpoint, "wrong")

@@ -334,6 +334,7 @@ impl ControlPlane {
                 "--timeout=60s",
                 "crd/livesnapshottemplates.live.snapshot.dev",
                 "crd/vodassetsnapshots.live.snapshot.dev",
+                "crd/mpssnapshotjobs.live.snapshot.dev",
             ],
         ];
         for args in steps {

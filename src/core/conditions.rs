@@ -9,6 +9,8 @@ pub const SYNCED: &str = "Synced";
 /// without a person (a spec, Secret or upstream change).
 pub const RECONCILING: &str = "Reconciling";
 pub const STALLED: &str = "Stalled";
+/// True once an upstream object finished and failed (a job), with the upstream code.
+pub const FAILED: &str = "Failed";
 
 /// The condition a reconcile wants to state; turned into a `Condition` by [`merge`].
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, ResourceExt};
 
 use super::managed::Managed;
-use crate::clouds::huawei::endpoint::Service;
+use crate::clouds::Service;
 use crate::clouds::huawei::{Auth, ClientConfig, Credentials, endpoint};
 
 /// Keys of a credentials Secret.
@@ -23,6 +23,8 @@ pub mod keys {
     pub const ENDPOINT: &str = "endpoint";
     /// The VOD endpoint.
     pub const VOD_ENDPOINT: &str = "vodEndpoint";
+    /// The Alibaba Cloud MPS endpoint.
+    pub const MPS_ENDPOINT: &str = "mpsEndpoint";
     pub const SECURITY_TOKEN: &str = "securityToken";
 }
 
@@ -66,6 +68,9 @@ pub struct CloudDefaults {
     pub endpoint: Option<String>,
     /// Explicit VOD endpoint; otherwise derived from the region.
     pub vod_endpoint: Option<String>,
+    /// Explicit Alibaba Cloud MPS endpoint (a private one, or the simulator); otherwise derived
+    /// from each object's region.
+    pub mps_endpoint: Option<String>,
     pub region: Option<String>,
     pub project_id: Option<String>,
     /// Default credentials given as values (tests, the quick start, the environment)...
@@ -93,6 +98,7 @@ impl CloudDefaults {
         match service {
             Service::Live => self.endpoint.as_ref(),
             Service::Vod => self.vod_endpoint.as_ref(),
+            Service::Mps => self.mps_endpoint.as_ref(),
         }
     }
 
@@ -134,6 +140,10 @@ pub enum CredentialsError {
         "no endpoint: set the operator's endpoint or region, or region in the credentials Secret"
     )]
     NoEndpoint,
+    #[error(
+        "region {region:?} is not a region id (lowercase words and numbers joined by hyphens, e.g. cn-shanghai)"
+    )]
+    Region { region: String },
     #[error("reading Secret {name:?}: {source}")]
     Kube { name: String, source: kube::Error },
 }
@@ -198,6 +208,9 @@ pub async fn resolve<K: Managed>(
 ) -> Result<ClientConfig, CredentialsError> {
     let namespace = obj.namespace().unwrap_or_default();
     let service = K::service();
+    if service == Service::Mps {
+        return resolve_alibaba(client, defaults, obj, &namespace).await;
+    }
     let Some(reference) = obj.credentials_secret() else {
         if !defaults.serves(&namespace) {
             return Err(CredentialsError::DefaultsNotAllowed { namespace });
@@ -228,6 +241,7 @@ pub async fn resolve<K: Managed>(
     let endpoint_key = match service {
         Service::Live => keys::ENDPOINT,
         Service::Vod => keys::VOD_ENDPOINT,
+        Service::Mps => keys::MPS_ENDPOINT,
     };
     let endpoint = match (value(&secret, endpoint_key), value(&secret, keys::REGION)) {
         (Some(e), _) => allowed_endpoint(defaults, reference, &e)?,
@@ -246,6 +260,50 @@ pub async fn resolve<K: Managed>(
     Ok(ClientConfig {
         endpoint,
         project_id,
+        auth,
+        timeout: defaults.timeout,
+        allow_insecure_http: defaults.allow_insecure_http,
+    })
+}
+
+/// Alibaba Cloud: an AccessKey pair (and optional STS token) from the object's Secret, never
+/// the operator's Huawei defaults; the object's region decides the endpoint and plays the
+/// project's part (what an upstream identity is scoped by).
+async fn resolve_alibaba<K: Managed>(
+    client: &kube::Client,
+    defaults: &CloudDefaults,
+    obj: &K,
+    namespace: &str,
+) -> Result<ClientConfig, CredentialsError> {
+    let reference = obj
+        .credentials_secret()
+        .ok_or(CredentialsError::NoDefault)?;
+    let region = obj.region().unwrap_or_default().to_string();
+    if !endpoint::valid_region(&region) {
+        return Err(CredentialsError::Region { region });
+    }
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let secret = read_secret(&secrets, namespace, reference).await?;
+    let auth = Auth::AkSk(Credentials {
+        access_key: required(&secret, keys::ACCESS_KEY)?,
+        secret_key: required(&secret, keys::SECRET_KEY)?,
+        security_token: value(&secret, keys::SECURITY_TOKEN),
+    });
+    let endpoint = match (value(&secret, keys::MPS_ENDPOINT), &defaults.mps_endpoint) {
+        (Some(e), _) => allowed_endpoint(defaults, reference, &e)?,
+        (None, Some(e)) => {
+            endpoint::origin(e, defaults.allow_insecure_http).map_err(|problem| {
+                CredentialsError::DefaultEndpoint {
+                    endpoint: e.clone(),
+                    problem,
+                }
+            })?
+        }
+        (None, None) => Service::Mps.endpoint(&region),
+    };
+    Ok(ClientConfig {
+        endpoint,
+        project_id: region,
         auth,
         timeout: defaults.timeout,
         allow_insecure_http: defaults.allow_insecure_http,

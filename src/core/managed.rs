@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::metrics::Metrics;
 use super::reconcile::ReconcileError;
 use super::{Context, UpstreamSettings};
-use crate::clouds::huawei::endpoint::Service;
+use crate::clouds::Service;
 use crate::clouds::huawei::{ApiError, ClientConfig};
 
 /// `"true"` stops every upstream call for the object (any kind).
@@ -51,6 +51,10 @@ pub trait Managed:
     fn secrets(&self) -> Vec<&str>;
     /// Which cloud service the object's calls go to (decides the endpoint).
     fn service() -> Service;
+    /// The region the object names itself, for a kind whose spec carries one (Alibaba Cloud).
+    fn region(&self) -> Option<&str> {
+        None
+    }
     /// The upstream object's identity within a project: two objects with one identity would
     /// write one upstream object, so only one may hold it.
     fn identity(&self) -> String;
@@ -66,6 +70,12 @@ pub trait Managed:
     /// less (an asset not ready, say).
     fn reason_for(_err: &ApiError) -> Option<&'static str> {
         None
+    }
+
+    /// Whether deleting the object can delete anything upstream. A kind whose upstream object
+    /// outlives it by nature (a finished job and its output) says no, and deletion only says so.
+    fn deletes_upstream() -> bool {
+        true
     }
 
     fn is_paused(&self) -> bool {
@@ -112,6 +122,26 @@ pub enum Observation<T> {
     /// Something the upstream object needs is not there (the VOD asset, say): nothing can be
     /// created or checked until it is. Retried with backoff.
     Unavailable {
+        reason: &'static str,
+        message: String,
+    },
+}
+
+/// Where an upstream object that matches spec stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// Usable: Ready, and checked again at the next resync.
+    Ready,
+    /// Not usable yet: Ready False with this reason and message, looked at again soon.
+    Pending {
+        reason: &'static str,
+        message: String,
+    },
+    /// Finished and never changing again (a job): no more upstream calls for it. `ready` says
+    /// whether it ended well; an end that did not is terminal (Stalled), with a `Failed`
+    /// condition carrying the upstream code.
+    Final {
+        ready: bool,
         reason: &'static str,
         message: String,
     },
@@ -166,10 +196,10 @@ pub trait External<K: Managed>: Send + Sync {
     /// Deletes what `status` records this object owns.
     async fn delete(&self, obj: &K, status: &K::Status) -> Result<(), ApiError>;
     fn at_provider(&self, seen: &Self::Observed) -> AtProviderOf<K>;
-    /// The object exists and matches spec but is not usable yet (a task still running): the
-    /// Ready reason and message to show meanwhile.
-    fn pending(&self, _seen: &Self::Observed) -> Option<(&'static str, String)> {
-        None
+    /// Where an upstream object that matches spec stands: usable (the default), still becoming
+    /// usable (a task running), or finished for good (a job that succeeded or failed).
+    fn progress(&self, _seen: &Self::Observed) -> Progress {
+        Progress::Ready
     }
 }
 

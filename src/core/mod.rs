@@ -27,6 +27,7 @@ use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
 use kube::{Api, ResourceExt};
 
 use crate::kinds::live::resource::LiveSnapshotTemplate;
+use crate::kinds::mps::resource::MpsSnapshotJob;
 use crate::kinds::vod::resource::VodAssetSnapshot;
 use backoff::Backoff;
 pub use clients::UpstreamSettings;
@@ -87,10 +88,16 @@ pub enum KindName {
     LiveSnapshotTemplate,
     #[value(name = "VodAssetSnapshot")]
     VodAssetSnapshot,
+    #[value(name = "MpsSnapshotJob")]
+    MpsSnapshotJob,
 }
 
 impl KindName {
-    pub const ALL: [KindName; 2] = [KindName::LiveSnapshotTemplate, KindName::VodAssetSnapshot];
+    pub const ALL: [KindName; 3] = [
+        KindName::LiveSnapshotTemplate,
+        KindName::VodAssetSnapshot,
+        KindName::MpsSnapshotJob,
+    ];
 }
 
 impl std::fmt::Display for KindName {
@@ -98,6 +105,7 @@ impl std::fmt::Display for KindName {
         f.write_str(match self {
             KindName::LiveSnapshotTemplate => "LiveSnapshotTemplate",
             KindName::VodAssetSnapshot => "VodAssetSnapshot",
+            KindName::MpsSnapshotJob => "MpsSnapshotJob",
         })
     }
 }
@@ -240,6 +248,7 @@ pub async fn run(
             KindName::VodAssetSnapshot => {
                 run_kind::<VodAssetSnapshot>(k, s, c, m, tx, stop).boxed()
             }
+            KindName::MpsSnapshotJob => run_kind::<MpsSnapshotJob>(k, s, c, m, tx, stop).boxed(),
         });
     }
     let readiness = async move {

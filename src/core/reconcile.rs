@@ -28,14 +28,14 @@ use tracing::Instrument;
 use super::Context;
 use super::managed::{
     AdoptionPolicy, Connector, DeletionPolicy, External, FINALIZER, FieldDrift, KindStatus, Look,
-    Managed, ManagementPolicy, Observation, Ownership, OwnershipState, Purpose,
+    Managed, ManagementPolicy, Observation, Ownership, OwnershipState, Progress, Purpose,
     RECONCILE_ANNOTATION,
 };
 use super::ownership::Identity;
 use super::report::{Report, event, previous_reason, reason, write_status};
 use super::schedule::next_resync;
 use crate::clouds::huawei::{ApiError, ErrorClass};
-use crate::core::conditions::{Desired, READY, SYNCED, Status};
+use crate::core::conditions::{Desired, FAILED, READY, SYNCED, Status};
 use crate::core::credentials::{self, CredentialsError};
 
 /// How soon an object whose upstream is still becoming available (a task running) is looked
@@ -153,7 +153,10 @@ async fn apply<K: Managed>(
     let (mut report, action) = match outcome {
         Ok(report) => {
             ctx.backoff.reset(&key);
-            let action = if report.pending {
+            let action = if report.quiet {
+                // Final upstream: nothing will change there; only a spec change wakes it.
+                Action::await_change()
+            } else if report.pending {
                 Action::requeue(PENDING_POLL.min(ctx.settings.resync))
             } else {
                 Action::requeue(resync_delay(obj, ctx))
@@ -426,31 +429,46 @@ async fn sync<K: Managed>(
         .with_ownership(own))
 }
 
-/// Upstream matches spec: Ready, or, while the object is still becoming available (a task
-/// running), not yet Ready with the kind's reason, and looked at again soon.
+/// Upstream matches spec: Ready; or, while the object is still becoming available (a task
+/// running), not yet Ready with the kind's reason and looked at again soon; or final (a job
+/// that ended), with no more upstream calls.
 fn settled_report<K: Managed, E: External<K>>(
     external: &E,
     seen: &E::Observed,
     observing: bool,
 ) -> Report<K> {
     let at = external.at_provider(seen);
-    match external.pending(seen) {
-        Some((why, message)) => {
-            let synced = if observing {
-                reason::OBSERVING
-            } else {
-                reason::RECONCILE_SUCCESS
-            };
-            let mut r = Report::new(
-                Desired::new(READY, Status::False, why, message),
-                Report::<K>::success(synced),
-            );
-            r.at_provider = Some(at);
-            r.drift = Some(Vec::new());
+    let synced = if observing {
+        reason::OBSERVING
+    } else {
+        reason::RECONCILE_SUCCESS
+    };
+    let with = |ready: Desired| {
+        let mut r = Report::new(ready, Report::<K>::success(synced));
+        r.at_provider = Some(at.clone());
+        r.drift = Some(Vec::new());
+        r
+    };
+    match external.progress(seen) {
+        Progress::Ready => Report::in_sync(at, observing),
+        Progress::Pending { reason, message } => {
+            let mut r = with(Desired::new(READY, Status::False, reason, message));
             r.pending = true;
             r
         }
-        None => Report::in_sync(at, observing),
+        Progress::Final {
+            ready,
+            reason,
+            message,
+        } => {
+            let status = if ready { Status::True } else { Status::False };
+            let mut r = with(Desired::new(READY, status, reason, message.clone()));
+            let failed = if ready { Status::False } else { Status::True };
+            let note = if ready { String::new() } else { message };
+            r.extra = vec![Desired::new(FAILED, failed, reason, note)];
+            r.quiet = true;
+            r
+        }
     }
 }
 
@@ -683,6 +701,10 @@ async fn cleanup<K: Managed>(obj: &K, ctx: &Context<K>) -> Result<Action, Reconc
     };
     let place = format!("{what} in project {}", own.project_id);
     let kept = |why: String| format!("left {place} in place: {why}");
+    if !K::deletes_upstream() {
+        let note = format!("nothing to delete upstream: {place} and its output stay");
+        return orphan(ctx, obj, false, note).await;
+    }
     if policies.deletion == DeletionPolicy::Orphan
         || policies.management == ManagementPolicy::Observe
     {

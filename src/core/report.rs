@@ -39,6 +39,8 @@ pub mod reason {
     pub const TIMED_OUT: &str = "ReconcileTimeout";
     /// Something the upstream object needs is not ready yet (the service said retry later).
     pub const NOT_READY: &str = "UpstreamNotReady";
+    /// The upstream object finished and failed (a job): terminal.
+    pub const FAILED: &str = "Failed";
 }
 
 /// The status a reconcile arrived at. `None` fields keep what status already says.
@@ -57,6 +59,10 @@ pub struct Report<K: Managed> {
     pub handled_request: Option<String>,
     /// The upstream object is still becoming available: look again soon.
     pub pending: bool,
+    /// The upstream object is final: no more upstream calls until the spec changes.
+    pub quiet: bool,
+    /// Conditions beyond Ready and Synced (a terminal `Failed`), merged as they are.
+    pub extra: Vec<Desired>,
 }
 
 impl<K: Managed> Report<K> {
@@ -70,6 +76,8 @@ impl<K: Managed> Report<K> {
             ownership: None,
             handled_request: None,
             pending: false,
+            quiet: false,
+            extra: Vec::new(),
         }
     }
 
@@ -169,6 +177,9 @@ pub async fn write_status<K: Managed>(
     for progress in progress(&report.ready) {
         conditions::merge(&mut new.conditions, &progress, generation, &now);
     }
+    for extra in &report.extra {
+        conditions::merge(&mut new.conditions, extra, generation, &now);
+    }
     new.observed_generation = generation;
     if let Some(d) = &report.drift {
         new.drift = d.clone();
@@ -213,6 +224,8 @@ pub fn progress(ready: &Desired) -> [Desired; 2] {
             _,
             INVALID_SPEC | ALREADY_EXISTS | CONFLICT | OWNER_MOVED | SECRET_MISSING
             | INVALID_SECRET | CREDENTIALS_MISSING | DEFAULT_CREDENTIALS_DENIED | AUTH_FAILED
+            // A job that failed stays failed.
+            | FAILED
             // Observe reports a missing or drifted template and leaves it to a person.
             | NOT_FOUND | DRIFTED,
         ) => (false, true),

@@ -38,7 +38,12 @@ const QUANTITY_FOR_QUANTITY: &str =
 const DISTINCT_DOTS: &str = "self.all(d, self.filter(e, e == d).size() == 1)";
 const ONE_COVER_CHOICE: &str = "has(self.offset) != has(self.index)";
 
-const RULES: [&str; 11] = [
+// MpsSnapshotJob.
+const REGION_ID: &str = "self.matches('^[a-z]{2,}(-[a-z0-9]+)+$')";
+const TIME_POINTS_ALONE: &str =
+    "!has(self.timePointsMs) || !(has(self.timeMs) || has(self.interval) || has(self.num))";
+
+const RULES: [&str; 13] = [
     FULL_ONE_TIME,
     OVERWRITE_NO_TIME,
     KNOWN_PLACEHOLDERS,
@@ -50,6 +55,8 @@ const RULES: [&str; 11] = [
     QUANTITY_FOR_QUANTITY,
     DISTINCT_DOTS,
     ONE_COVER_CHOICE,
+    REGION_ID,
+    TIME_POINTS_ALONE,
 ];
 
 pub fn known(rule: &str) -> bool {
@@ -98,6 +105,10 @@ pub fn evaluate(rule: &str, this: &Value) -> Option<bool> {
                 .all(|d| dots.iter().filter(|e| *e == d).count() == 1)
         }),
         ONE_COVER_CHOICE => has("offset") != has("index"),
+        REGION_ID => text(this).is_none_or(|r| region_id(&r)),
+        TIME_POINTS_ALONE => {
+            !has("timePointsMs") || !(has("timeMs") || has("interval") || has("num"))
+        }
         _ => return None,
     })
 }
@@ -127,6 +138,21 @@ fn placeholders(s: &str) -> Vec<String> {
 /// Occurrences of the four time placeholders (literal strings, so they cannot overlap).
 fn time_placeholders(s: &str) -> usize {
     TIME.iter().map(|t| s.matches(t).count()).sum()
+}
+
+/// `^[a-z]{2,}(-[a-z0-9]+)+$`.
+fn region_id(r: &str) -> bool {
+    let mut parts = r.split('-');
+    let first = parts.next().unwrap_or_default();
+    let rest: Vec<&str> = parts.collect();
+    first.len() >= 2
+        && first.bytes().all(|b| b.is_ascii_lowercase())
+        && !rest.is_empty()
+        && rest.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
 }
 
 /// Kubernetes' `isURL` (Go's url.Parse accepting it) with an http(s) scheme and a host name.
@@ -175,6 +201,20 @@ mod tests {
             Some(false)
         );
         assert_eq!(evaluate("self.size() > 1", &json!("x")), None);
+        for (r, ok) in [
+            ("cn-shanghai", true),
+            ("ap-southeast-1", true),
+            ("cn", false),
+            ("cn-", false),
+            ("CN-x", false),
+            ("cn-sh.x", false),
+        ] {
+            assert_eq!(evaluate(REGION_ID, &json!(r)), Some(ok), "{r}");
+        }
+        assert_eq!(
+            evaluate(TIME_POINTS_ALONE, &json!({"timePointsMs": [1], "num": 2})),
+            Some(false)
+        );
         let thumb = |v| evaluate(QUANTITY_FOR_QUANTITY, &v);
         assert_eq!(thumb(json!({"type": "quantity"})), Some(false));
         assert_eq!(

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::manifests::Document;
 use crate::kinds::live::resource::LiveSnapshotTemplate;
+use crate::kinds::mps::resource::MpsSnapshotJob;
 use crate::kinds::vod::resource::VodAssetSnapshot;
 
 /// One problem, located like a compiler error.
@@ -47,7 +48,11 @@ pub struct ServedKind {
 }
 
 pub fn served_kinds() -> Vec<ServedKind> {
-    let crds = [LiveSnapshotTemplate::crd(), VodAssetSnapshot::crd()];
+    let crds = [
+        LiveSnapshotTemplate::crd(),
+        VodAssetSnapshot::crd(),
+        MpsSnapshotJob::crd(),
+    ];
     crds.into_iter()
         .flat_map(|crd| {
             let group = crd.spec.group.clone();

@@ -2,4 +2,5 @@
 //! upstream object into the core.
 
 pub mod live;
+pub mod mps;
 pub mod vod;

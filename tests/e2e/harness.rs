@@ -45,6 +45,9 @@ pub struct Scenario {
     /// The VOD service, a simulator of its own (the real one has its own host).
     pub vod: Arc<lso_sim::vod::VodSimulator>,
     pub vod_endpoint: String,
+    /// Alibaba Cloud MPS, likewise.
+    pub mps: Arc<lso_sim::mps::MpsSimulator>,
+    pub mps_endpoint: String,
     pub shared: Arc<Shared>,
     operator: Option<Operator>,
 }
@@ -122,6 +125,13 @@ impl Scenario {
         )
         .await
         .unwrap();
+        let (mps, mps_endpoint) = lso_sim::mps::spawn_local(
+            "127.0.0.1:0",
+            vec![KeyPair::new(AK, SK)],
+            FaultSettings::default(),
+        )
+        .await
+        .unwrap();
         Scenario {
             ns,
             client,
@@ -129,6 +139,8 @@ impl Scenario {
             endpoint,
             vod,
             vod_endpoint,
+            mps,
+            mps_endpoint,
             shared,
             operator: None,
         }
@@ -138,6 +150,7 @@ impl Scenario {
         CloudDefaults {
             endpoint: Some(self.endpoint.clone()),
             vod_endpoint: Some(self.vod_endpoint.clone()),
+            mps_endpoint: Some(self.mps_endpoint.clone()),
             region: None,
             project_id: Some(PROJECT.into()),
             auth: Some(Auth::AkSk(Credentials {
@@ -357,6 +370,29 @@ impl Scenario {
         .await
     }
 
+    /// Creates an object of kind `K` from JSON (camelCase spec).
+    pub async fn create_kind_json<K: Managed>(
+        &self,
+        name: &str,
+        spec: serde_json::Value,
+    ) -> Result<DynamicObject, kube::Error> {
+        let ar = ApiResource::erase::<K>(&());
+        let obj: DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": ar.api_version,
+            "kind": ar.kind,
+            "metadata": {"name": name},
+            "spec": spec,
+        }))
+        .unwrap();
+        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), &self.ns, &ar);
+        api.create(&PostParams::default(), &obj).await
+    }
+
+    /// Objects of kind `K` in the scenario's namespace, untyped.
+    pub fn dynamic_kind<K: Managed>(&self) -> Api<DynamicObject> {
+        Api::namespaced_with(self.client.clone(), &self.ns, &ApiResource::erase::<K>(&()))
+    }
+
     pub fn vod_api(&self) -> Api<VodAssetSnapshot> {
         Api::namespaced(self.client.clone(), &self.ns)
     }
@@ -367,19 +403,7 @@ impl Scenario {
         name: &str,
         spec: serde_json::Value,
     ) -> Result<DynamicObject, kube::Error> {
-        let obj: DynamicObject = serde_json::from_value(serde_json::json!({
-            "apiVersion": "live.snapshot.dev/v1alpha1",
-            "kind": "VodAssetSnapshot",
-            "metadata": {"name": name},
-            "spec": spec,
-        }))
-        .unwrap();
-        let api: Api<DynamicObject> = Api::namespaced_with(
-            self.client.clone(),
-            &self.ns,
-            &ApiResource::erase::<VodAssetSnapshot>(&()),
-        );
-        api.create(&PostParams::default(), &obj).await
+        self.create_kind_json::<VodAssetSnapshot>(name, spec).await
     }
 
     pub async fn create_vod(&self, name: &str, spec: serde_json::Value) {
@@ -396,6 +420,10 @@ impl Scenario {
             .patch(name, &PatchParams::default(), &Patch::Merge(patch))
             .await
             .unwrap_or_else(|e| panic!("annotate {name}: {e}"));
+    }
+
+    pub fn mps_calls(&self, op: &str) -> u64 {
+        self.mps.faults.stats().calls.get(op).copied().unwrap_or(0)
     }
 
     pub fn vod_calls(&self, op: &str) -> u64 {

@@ -105,6 +105,7 @@ pub async fn chart_lint_template_and_schema(shared: Arc<Shared>) {
             3,
         ),
         ("\"vodassetsnapshots/status\"", 2),
+        ("\"mpssnapshotjobs/status\"", 2),
     ] {
         assert_eq!(out.matches(want).count(), times, "all-on render: {want}");
     }
@@ -142,7 +143,11 @@ pub async fn chart_lint_template_and_schema(shared: Arc<Shared>) {
 
     // The chart's CRDs are the generated ones, and the chart follows the crate's version.
     let mut all = String::new();
-    for file in ["livesnapshottemplates.yaml", "vodassetsnapshots.yaml"] {
+    for file in [
+        "livesnapshottemplates.yaml",
+        "mpssnapshotjobs.yaml",
+        "vodassetsnapshots.yaml",
+    ] {
         let crd = std::fs::read_to_string(repo.join("crds").join(file)).unwrap();
         assert_eq!(
             std::fs::read_to_string(repo.join(CHART).join("crds").join(file)).unwrap(),

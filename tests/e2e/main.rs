@@ -10,6 +10,7 @@ mod gitops;
 mod harness;
 mod image;
 mod install;
+mod mps;
 mod observability;
 mod product;
 mod reconcile;
@@ -95,6 +96,10 @@ fn main() -> std::process::ExitCode {
         vod::bad_thumbnail_settings_are_refused,
         vod::restart_between_task_start_and_status,
         vod::a_missing_crd_does_not_stall_the_other_kinds,
+        mps::job_submitted_and_succeeds,
+        mps::failed_job_is_terminal,
+        mps::crash_after_submit_submits_no_second_job,
+        mps::bad_jobs_are_refused,
     ];
     let selected: Vec<_> = all
         .into_iter()

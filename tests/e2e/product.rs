@@ -32,6 +32,14 @@ pub async fn examples_apply_and_show_ready(shared: Arc<Shared>) {
         lso_sim::vod::AssetState::Published,
         60,
     );
+    // The video the MPS example snapshots, and its demo key pointed at this scenario's
+    // simulator the way a user edits a Secret (below).
+    s.mps
+        .store
+        .put_object("media-cn-shanghai", "videos/launch.mp4", 60);
+    s.mps
+        .store
+        .set_job_time(std::time::Duration::from_millis(500));
     s.start_operator();
     // The credentials example names the simulator's endpoint and key on the quick-start port;
     // point it at this scenario's simulator the way a user edits a Secret.
@@ -59,6 +67,19 @@ pub async fn examples_apply_and_show_ready(shared: Arc<Shared>) {
         "-p",
         &format!(
             r#"{{"stringData":{{"endpoint":"{endpoint}","accessKey":"{}","secretKey":"{}"}}}}"#,
+            crate::harness::AK,
+            crate::harness::SK
+        ),
+    ]);
+    assert!(ok, "{out}");
+    let (ok, out) = s.kubectl(&[
+        "patch",
+        "secret",
+        "aliyun-credentials",
+        "--type=merge",
+        "-p",
+        &format!(
+            r#"{{"stringData":{{"accessKey":"{}","secretKey":"{}"}}}}"#,
             crate::harness::AK,
             crate::harness::SK
         ),
@@ -125,6 +146,40 @@ pub async fn examples_apply_and_show_ready(shared: Arc<Shared>) {
         "{out}"
     );
     println!("{out}");
+    // The MPS example: the job submitted and followed to Success.
+    s.wait_kind::<live_snapshot_operator::kinds::mps::resource::MpsSnapshotJob>(
+        "launch-thumbnails",
+        "Ready",
+        "True",
+        Some("Succeeded"),
+    )
+    .await;
+    let (ok, out) = s.kubectl(&["get", "msj"]);
+    assert!(ok, "{out}");
+    let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "REGION",
+            "STATE",
+            "SNAPSHOTS",
+            "READY",
+            "REASON",
+            "AGE"
+        ],
+        "{out}"
+    );
+    let row: Vec<&str> = out.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(
+        &row[1..6],
+        ["cn-shanghai", "Success", "3", "True", "Succeeded"],
+        "{out}"
+    );
+    println!("{out}");
+    let (ok, out) = s.kubectl(&["explain", "msj.spec.snapshot"]);
+    assert!(ok && out.contains("timePointsMs"), "{out}");
+
     let (ok, out) = s.kubectl(&["explain", "vas.spec.thumbnail"]);
     assert!(
         ok && out.contains("quantity") && out.contains("evenly spread"),

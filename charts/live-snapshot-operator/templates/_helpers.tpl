@@ -29,13 +29,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{/* The rules the operator needs on the objects it watches, and nothing more. */}}
 {{- define "lso.watchRules" -}}
 - apiGroups: ["live.snapshot.dev"]
-  resources: ["livesnapshottemplates", "vodassetsnapshots"]
+  resources: ["livesnapshottemplates", "vodassetsnapshots", "mpssnapshotjobs"]
   verbs: ["get", "list", "watch", "patch", "update"]
 - apiGroups: ["live.snapshot.dev"]
-  resources: ["livesnapshottemplates/status", "vodassetsnapshots/status"]
+  resources: ["livesnapshottemplates/status", "vodassetsnapshots/status", "mpssnapshotjobs/status"]
   verbs: ["get", "patch", "update"]
 - apiGroups: ["live.snapshot.dev"]
-  resources: ["livesnapshottemplates/finalizers", "vodassetsnapshots/finalizers"]
+  resources: ["livesnapshottemplates/finalizers", "vodassetsnapshots/finalizers", "mpssnapshotjobs/finalizers"]
   verbs: ["update"]
 # Secrets: get reads only the Secrets objects name; list/watch serve a metadata-only watch
 # (names and versions, never data) that re-reconciles the objects reading a changed Secret.

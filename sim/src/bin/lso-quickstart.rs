@@ -1,7 +1,8 @@
 //! `lso-quickstart`: the whole thing on this machine in one command. Starts a local control
-//! plane (etcd + kube-apiserver), the Live API simulator on 127.0.0.1:8443 and the VOD one on
-//! 127.0.0.1:8444 (with the example's asset uploaded), installs the CRDs, runs the operator,
-//! applies examples/, prints `kubectl get lst,vas` once every object of both kinds is Ready,
+//! plane (etcd + kube-apiserver), the Live API simulator on 127.0.0.1:8443, the VOD one on
+//! 127.0.0.1:8444 (with the example's asset uploaded) and the Alibaba Cloud MPS one on
+//! 127.0.0.1:8445 (with the example's video), installs the CRDs, runs the operator, applies
+//! examples/, prints `kubectl get lst,vas,msj` once every object of the three kinds is Ready,
 //! and keeps running until Ctrl-C.
 
 use std::path::PathBuf;
@@ -15,12 +16,17 @@ use live_snapshot_operator::core::managed::{KindStatus, Managed};
 use live_snapshot_operator::core::metrics::Metrics;
 use live_snapshot_operator::core::{self as controller, Settings};
 use live_snapshot_operator::kinds::live::resource::LiveSnapshotTemplate;
+use live_snapshot_operator::kinds::mps::resource::MpsSnapshotJob;
 use live_snapshot_operator::kinds::vod::resource::VodAssetSnapshot;
 use lso_sim::devenv::{ControlPlane, tools_dir};
 use lso_sim::{FaultSettings, KeyPair, spawn_local};
 
 const SIM_ADDR: &str = "127.0.0.1:8443";
 const VOD_ADDR: &str = "127.0.0.1:8444";
+const MPS_ADDR: &str = "127.0.0.1:8445";
+/// The demo AccessKey of examples/mps-snapshot-job.yaml.
+const MPS_AK: &str = "LTAI5tQuickstartKey0001";
+const MPS_SK: &str = "quickstartSecret0123456789abcdef";
 /// The asset examples/vod-asset-cover.yaml names.
 const EXAMPLE_ASSET: &str = "6e7605d4cb0b4fc9b2f5bf00c2cb511f";
 const AK: &str = "SIMACCESSKEY0000";
@@ -85,6 +91,18 @@ async fn main() -> Result<(), BoxError> {
     );
     vod.store.set_task_delay(Duration::from_secs(2));
 
+    println!("==> starting the MPS simulator on http://{MPS_ADDR}, with the example's video");
+    let (mps, mps_endpoint) = lso_sim::mps::spawn_local(
+        MPS_ADDR,
+        vec![KeyPair::new(MPS_AK, MPS_SK)],
+        FaultSettings::default(),
+    )
+    .await
+    .map_err(|e| format!("cannot listen on {MPS_ADDR}: {e}"))?;
+    mps.store
+        .put_object("media-cn-shanghai", "videos/launch.mp4", 60);
+    mps.store.set_job_time(Duration::from_secs(3));
+
     println!("==> installing the CRDs");
     cp.install_crd(&repo)?;
 
@@ -92,6 +110,7 @@ async fn main() -> Result<(), BoxError> {
     let cloud = CloudDefaults {
         endpoint: Some(endpoint.clone()),
         vod_endpoint: Some(vod_endpoint.clone()),
+        mps_endpoint: Some(mps_endpoint.clone()),
         region: None,
         project_id: Some(PROJECT.into()),
         auth: Some(Auth::AkSk(Credentials {
@@ -99,7 +118,7 @@ async fn main() -> Result<(), BoxError> {
             secret_key: SK.into(),
             security_token: None,
         })),
-        endpoint_allowlist: vec![endpoint, vod_endpoint],
+        endpoint_allowlist: vec![endpoint, vod_endpoint, mps_endpoint],
         // The examples live in the default namespace; every other one brings its own Secret.
         default_namespaces: vec!["default".into()],
         timeout: Duration::from_secs(10),
@@ -123,19 +142,21 @@ async fn main() -> Result<(), BoxError> {
     print!("{}", kubectl(&cp, &repo, &["apply", "-f", "examples/"])?);
     let deadline = Instant::now() + Duration::from_secs(60);
     let live: Api<LiveSnapshotTemplate> = Api::namespaced(client.clone(), "default");
-    let vod: Api<VodAssetSnapshot> = Api::namespaced(client, "default");
-    while !(all_ready(&live).await? && all_ready(&vod).await?) {
+    let vod: Api<VodAssetSnapshot> = Api::namespaced(client.clone(), "default");
+    let mps: Api<MpsSnapshotJob> = Api::namespaced(client, "default");
+    while !(all_ready(&live).await? && all_ready(&vod).await? && all_ready(&mps).await?) {
         if Instant::now() > deadline {
             eprintln!("not every object became Ready within 60s:");
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    println!("==> kubectl get lst,vas");
-    print!("{}", kubectl(&cp, &repo, &["get", "lst", "-o", "wide"])?);
-    print!("{}", kubectl(&cp, &repo, &["get", "vas", "-o", "wide"])?);
+    println!("==> kubectl get lst,vas,msj");
+    for kind in ["lst", "vas", "msj"] {
+        print!("{}", kubectl(&cp, &repo, &["get", kind, "-o", "wide"])?);
+    }
     println!(
-        "\nThe control plane, simulator and operator keep running until Ctrl-C. In another shell:\n\n  export KUBECONFIG={}\n  kubectl get lst\n  kubectl describe lst live-every-10s\n  kubectl describe vas launch-video\n  curl -s http://{SIM_ADDR}/admin/stats http://{VOD_ADDR}/admin/stats\n",
+        "\nThe control plane, simulator and operator keep running until Ctrl-C. In another shell:\n\n  export KUBECONFIG={}\n  kubectl get lst\n  kubectl describe lst live-every-10s\n  kubectl describe vas launch-video\n  kubectl describe msj launch-thumbnails\n  curl -s http://{SIM_ADDR}/admin/stats http://{VOD_ADDR}/admin/stats http://{MPS_ADDR}/admin/stats\n",
         cp.kubeconfig.display()
     );
     if let Some(kubectl) = [tools.join("kubectl")].into_iter().find(|p| p.exists()) {

@@ -81,14 +81,12 @@ pub fn check(
         Some(auth) => check_acs3(keys, req, auth)?,
         None => check_rpc(keys, req)?,
     };
-    let at = jiff::Timestamp::strptime(signer::DATE_FORMAT, &date)
-        .or_else(|_| date.parse::<jiff::Timestamp>())
-        .map_err(|_| {
-            refuse(
-                codes::TIMESTAMP_FORMAT,
-                format!("Specified time stamp or date value is not well formatted: {date}"),
-            )
-        })?;
+    let at = super::server::utc(&date).ok_or_else(|| {
+        refuse(
+            codes::TIMESTAMP_FORMAT,
+            format!("Specified time stamp or date value is not well formatted: {date}"),
+        )
+    })?;
     let skew = (jiff::Timestamp::now() - at)
         .abs()
         .total(jiff::Unit::Second)

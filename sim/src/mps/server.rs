@@ -363,10 +363,19 @@ fn submit(sim: &MpsSimulator, params: &[(String, String)]) -> Response {
 fn time(params: &[(String, String)], name: &str) -> Result<Option<jiff::Timestamp>, Bad> {
     match param(params, name) {
         None => Ok(None),
-        Some(t) => jiff::Timestamp::strptime("%Y-%m-%dT%H:%M:%SZ", t)
+        Some(t) => utc(t)
             .map(Some)
-            .map_err(|_| Bad::invalid(format!("{name} must be YYYY-MM-DDThh:mm:ssZ."))),
+            .ok_or_else(|| Bad::invalid(format!("{name} must be YYYY-MM-DDThh:mm:ssZ."))),
     }
+}
+
+/// `YYYY-MM-DDThh:mm:ssZ` exactly, as a UTC instant.
+pub fn utc(t: &str) -> Option<jiff::Timestamp> {
+    jiff::civil::DateTime::strptime("%Y-%m-%dT%H:%M:%SZ", t)
+        .ok()?
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .ok()
+        .map(|z| z.timestamp())
 }
 
 fn query(sim: &MpsSimulator, params: &[(String, String)]) -> Response {

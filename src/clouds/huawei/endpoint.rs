@@ -5,31 +5,16 @@
 
 use std::net::IpAddr;
 
-/// The Huawei Cloud services the kinds call; each has its own host per region.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Service {
-    Live,
-    Vod,
-}
-
-impl Service {
-    /// The host name's first label, and the name of the service in messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            Service::Live => "live",
-            Service::Vod => "vod",
-        }
-    }
-}
+use crate::clouds::Service;
 
 /// `https://live.{region}.myhuaweicloud.com`, for a region that passed [`valid_region`].
 pub fn for_region(region: &str) -> String {
     for_service(Service::Live, region)
 }
 
-/// `https://{service}.{region}.myhuaweicloud.com`, for a region that passed [`valid_region`].
+/// The endpoint of `service` in a region that passed [`valid_region`].
 pub fn for_service(service: Service, region: &str) -> String {
-    format!("https://{}.{region}.myhuaweicloud.com", service.name())
+    service.endpoint(region)
 }
 
 /// Huawei Cloud region ids: lowercase words and numbers joined by single hyphens, such as

@@ -5,7 +5,7 @@ pub mod desired;
 pub mod external;
 pub mod resource;
 
-use crate::clouds::huawei::endpoint::Service;
+use crate::clouds::Service;
 use crate::core::managed::{KindStatus, Managed, ManagedStatus, Policies};
 use resource::{AtProvider, LiveSnapshotTemplate, LiveSnapshotTemplateStatus};
 

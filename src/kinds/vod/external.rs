@@ -19,7 +19,7 @@ use crate::clouds::huawei::gateway::Gateway;
 use crate::clouds::huawei::vod::{AssetDetail, Snapshot, ThumbnailPara, VodClient};
 use crate::clouds::huawei::{ApiError, ClientConfig};
 use crate::core::clients::ClientPool;
-use crate::core::managed::{Connector, External, FieldDrift, Look, Observation, Purpose};
+use crate::core::managed::{Connector, External, FieldDrift, Look, Observation, Progress, Purpose};
 use crate::core::metrics::Metrics;
 use crate::core::{Context, ReconcileError, UpstreamSettings};
 
@@ -348,16 +348,18 @@ impl External<VodAssetSnapshot> for VodExternal {
         }
     }
 
-    fn pending(&self, seen: &Seen) -> Option<(&'static str, String)> {
-        seen.running.then(|| {
-            (
-                reason::SNAPSHOTTING,
-                format!(
+    fn progress(&self, seen: &Seen) -> Progress {
+        if seen.running {
+            Progress::Pending {
+                reason: reason::SNAPSHOTTING,
+                message: format!(
                     "snapshot task {} is running on asset {}",
                     seen.task_id, seen.asset.asset_id
                 ),
-            )
-        })
+            }
+        } else {
+            Progress::Ready
+        }
     }
 }
 

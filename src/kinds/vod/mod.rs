@@ -5,8 +5,8 @@
 pub mod external;
 pub mod resource;
 
+use crate::clouds::Service;
 use crate::clouds::huawei::ApiError;
-use crate::clouds::huawei::endpoint::Service;
 use crate::clouds::huawei::vod::codes;
 use crate::core::managed::{KindStatus, Managed, ManagedStatus, Policies};
 use resource::{VodAssetSnapshot, VodAssetSnapshotStatus, VodAtProvider};

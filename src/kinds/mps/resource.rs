@@ -1,0 +1,237 @@
+//! The `MpsSnapshotJob` custom resource: one Alibaba Cloud MPS snapshot job. Like a
+//! Kubernetes Job, its spec cannot change once created: a job is submitted once.
+
+// kube-derive takes one `printcolumn(...)` per column, which this lint mistakes for repeats.
+#![allow(clippy::duplicated_attributes)]
+
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::core::managed::{ManagedStatus, SecretRef};
+
+/// An Alibaba Cloud ApsaraVideo Media Processing snapshot job: JPG snapshots (and optionally a
+/// mosaic) of a video in OSS, submitted once and followed to Success or Fail.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "live.snapshot.dev",
+    version = "v1alpha1",
+    kind = "MpsSnapshotJob",
+    plural = "mpssnapshotjobs",
+    shortname = "msj",
+    category = "live",
+    namespaced,
+    status = "MpsSnapshotJobStatus",
+    derive = "PartialEq",
+    doc = "An Alibaba Cloud MPS snapshot job, submitted once and followed to its end by live-snapshot-operator.",
+    printcolumn(name = "Region", type_ = "string", json_path = ".spec.region"),
+    printcolumn(
+        name = "State",
+        type_ = "string",
+        json_path = ".status.atProvider.state"
+    ),
+    printcolumn(
+        name = "Snapshots",
+        type_ = "integer",
+        json_path = ".status.atProvider.count"
+    ),
+    printcolumn(
+        name = "Tiles",
+        type_ = "integer",
+        priority = "1",
+        json_path = ".status.atProvider.tileCount"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(
+        name = "Job",
+        type_ = "string",
+        priority = "1",
+        json_path = ".status.atProvider.jobId"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self == oldSelf").message("an MpsSnapshotJob cannot change once created, as a submitted job cannot: create a new object"))]
+pub struct MpsSnapshotJobSpec {
+    /// Alibaba Cloud region of MPS and of the buckets, e.g. cn-shanghai. Decides the endpoint
+    /// (https://mts.{region}.aliyuncs.com).
+    #[schemars(length(min = 2, max = 40))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z]{2,}(-[a-z0-9]+)+$')").message("region must be a region id such as cn-shanghai: lowercase words and numbers joined by hyphens"))]
+    pub region: String,
+
+    /// The MPS pipeline (queue) the job runs in.
+    #[schemars(length(min = 1, max = 128))]
+    pub pipeline_id: String,
+
+    /// The video to snapshot: an object in an OSS bucket of the region, added to MPS as a
+    /// media bucket.
+    pub input: OssObject,
+
+    /// Where the JPG files go. The object name may hold {Count} for the snapshot's number.
+    pub output: OssObject,
+
+    /// What to capture.
+    #[serde(default)]
+    pub snapshot: SnapshotSpec,
+
+    /// Secret in this namespace with the Alibaba Cloud AccessKey: keys accessKey, secretKey,
+    /// optionally securityToken (STS) and mpsEndpoint (must be on the operator's allowlist).
+    pub credentials_secret_ref: SecretRef,
+}
+
+/// An OSS object. Give the object name as it is; the operator URL-encodes it for the API.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OssObject {
+    /// Bucket name.
+    #[schemars(length(min = 3, max = 63))]
+    pub bucket: String,
+    /// OSS location of the bucket, e.g. oss-cn-shanghai.
+    #[schemars(length(min = 1, max = 64))]
+    pub location: String,
+    /// Object name, e.g. videos/launch.mp4.
+    #[schemars(length(min = 1, max = 1023))]
+    pub object: String,
+    /// RAM role MPS assumes to read or write the bucket, when not its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub role_arn: Option<String>,
+}
+
+/// The snapshot settings (`SnapshotConfig`). With neither interval nor num nor timePointsMs
+/// the job takes one snapshot at timeMs.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.timePointsMs) || !(has(self.timeMs) || has(self.interval) || has(self.num))").message("snapshot.timePointsMs cannot be combined with timeMs, interval or num (the API refuses it as InvalidParameter.Ambiguity)"))]
+pub struct SnapshotSpec {
+    /// Where the first snapshot is taken, in milliseconds from the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub time_ms: Option<i64>,
+    /// Seconds between snapshots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 86400))]
+    pub interval: Option<i64>,
+    /// How many snapshots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100000))]
+    pub num: Option<i64>,
+    /// Output width in pixels; the video's when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 8, max = 4096))]
+    pub width: Option<i64>,
+    /// Output height in pixels; the video's when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 8, max = 4096))]
+    pub height: Option<i64>,
+    /// normal: the exact frame; intra: the keyframe nearest each time point. The service's
+    /// default when unset (the reference and the SDK disagree on which).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame_type: Option<FrameType>,
+    /// Time points in milliseconds, instead of timeMs, interval and num: 1 to 100 of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 100))]
+    #[schemars(inner(range(min = 0)))]
+    pub time_points_ms: Option<Vec<i64>>,
+    /// A mosaic (sprite) of the snapshots as well.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tile: Option<TileSpec>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FrameType {
+    Normal,
+    Intra,
+}
+
+/// Mosaic settings (`TileOut`) and where the mosaic goes (`TileOutputFile`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TileSpec {
+    /// Where the mosaic images go.
+    pub output: OssObject,
+    /// Rows of a mosaic (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub lines: Option<i64>,
+    /// Columns of a mosaic (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub columns: Option<i64>,
+    /// Cell width in pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 8, max = 4096))]
+    pub cell_width: Option<i64>,
+    /// Cell height in pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 8, max = 4096))]
+    pub cell_height: Option<i64>,
+    /// Use every n-th snapshot in the mosaic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub cell_sel_step: Option<i64>,
+    /// Outer margin in pixels (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 4096))]
+    pub margin: Option<i64>,
+    /// Space between cells in pixels (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 4096))]
+    pub padding: Option<i64>,
+    /// Background colour: a keyword such as black, #rrggbb, or random (default black).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 32))]
+    pub color: Option<String>,
+    /// Whether the single snapshots are kept beside the mosaic (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_cell_pictures: Option<bool>,
+}
+
+/// What the operator last saw and did.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MpsSnapshotJobStatus {
+    /// Conditions, ownership and the rest every managed kind shows.
+    #[serde(flatten)]
+    pub managed: ManagedStatus,
+    /// The job as last observed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_provider: Option<MpsAtProvider>,
+}
+
+/// The job as last observed.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MpsAtProvider {
+    pub job_id: String,
+    /// Submitted, Snapshoting (the API's spelling), Success or Fail.
+    pub state: String,
+    /// The upstream error code of a failed job, e.g. InvalidParameter.ResourceNotFound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Snapshots taken.
+    #[serde(default)]
+    pub count: i64,
+    /// Mosaic images made.
+    #[serde(default)]
+    pub tile_count: i64,
+    /// When MPS created the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creation_time: Option<String>,
+}
