@@ -247,3 +247,55 @@ async fn nonces_and_timestamps_are_checked() {
         (400, "InvalidTimeStamp.Format".into())
     );
 }
+
+/// Thirty running jobs polled once each by their objects cost three queries: each query takes
+/// along nine more jobs whose objects have seen their last read, and their own polls are
+/// answered from it. A final job leaves the batch.
+#[tokio::test]
+async fn polls_of_many_jobs_share_batched_queries() {
+    use live_snapshot_operator::kinds::mps::batch::{JobBatcher, Polled};
+    let (sim, endpoint) = spawn_local(
+        "127.0.0.1:0",
+        vec![KeyPair::new(AK, SK)],
+        FaultSettings::default(),
+    )
+    .await
+    .unwrap();
+    sim.store.set_job_time(Duration::from_secs(60));
+    sim.store.put_object("media", "in/demo.mp4", 60);
+    let batcher = JobBatcher::new(client(&endpoint, SK), Duration::from_millis(200));
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        let job = batcher
+            .client()
+            .submit(
+                &input("in%2Fdemo.mp4"),
+                &config(1),
+                "pipe",
+                &format!("j{i}"),
+            )
+            .await
+            .unwrap();
+        batcher.register(&job);
+        ids.push(job.id);
+    }
+    // Past the window: every poll wants news.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for id in &ids {
+        match batcher.poll(id, false).await.unwrap() {
+            Polled::Job(j) => assert_eq!(&j.id, id),
+            Polled::Missing => panic!("{id} missing"),
+        }
+    }
+    assert_eq!(sim.faults.stats().calls["query_snapshot_jobs"], 3);
+    // Asked for on purpose, a job is read on its own.
+    batcher.poll(&ids[0], true).await.unwrap();
+    assert_eq!(sim.faults.stats().calls["query_snapshot_jobs"], 4);
+    assert_eq!(batcher.len(), 30);
+    // A job the service does not know leaves the batch once its object has heard so.
+    assert_eq!(
+        batcher.poll(&"0".repeat(32), true).await.unwrap(),
+        Polled::Missing
+    );
+    assert_eq!(batcher.len(), 30);
+}

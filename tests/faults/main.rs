@@ -65,6 +65,10 @@ fn main() -> std::process::ExitCode {
             Box::new(|s| Box::pin(scenarios::kill_mid_write(s, "delete"))),
         ),
         (
+            "kill_between_job_submit_and_status",
+            Box::new(|s| Box::pin(scenarios::kill_after_job_submit(s))),
+        ),
+        (
             "secret_deleted_changed_restored",
             Box::new(|s| Box::pin(scenarios::secret_churn(s))),
         ),
@@ -114,9 +118,10 @@ fn main() -> std::process::ExitCode {
             match run.await {
                 Ok(Ok(row)) => {
                     println!(
-                        "| {name} | {} | {}/5 | {:.1} s |",
+                        "| {name} | {} | {}/{} | {:.1} s |",
                         row.faults,
                         row.invariants,
+                        row.of,
                         row.recovered.as_secs_f64()
                     );
                     true

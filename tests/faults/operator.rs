@@ -57,7 +57,12 @@ impl OperatorProc {
                 "--default-credentials-namespaces",
                 &s.ns,
             ])
-            .args(["--endpoint-allowlist", &s.endpoint])
+            .args(["--vod-endpoint", &s.vod_endpoint])
+            .args(["--mps-endpoint", &s.mps_endpoint])
+            .args([
+                "--endpoint-allowlist",
+                &format!("{},{},{}", s.endpoint, s.vod_endpoint, s.mps_endpoint),
+            ])
             .args(["--http-addr", &format!("127.0.0.1:{port}")])
             .args(["--log-format", "json", "--log-level", "debug"])
             .args(["--backoff-max-seconds", "4"])

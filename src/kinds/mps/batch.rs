@@ -36,8 +36,10 @@ pub enum Polled {
 
 pub struct JobBatcher {
     client: MpsClient,
-    /// How long a job read in someone else's batch answers the job's own poll.
+    /// A read this recent answers a poll even when the object has not looked since it.
     window: Duration,
+    /// Ids per query: [`IDS_PER_QUERY`], or 1 to poll each job on its own (for comparison).
+    batch: usize,
     jobs: Mutex<HashMap<String, Entry>>,
 }
 
@@ -46,6 +48,17 @@ impl JobBatcher {
         Self {
             client,
             window,
+            batch: IDS_PER_QUERY,
+            jobs: Mutex::default(),
+        }
+    }
+
+    /// One job per query and no shared answers: what polling costs without batching.
+    pub fn per_job(client: MpsClient) -> Self {
+        Self {
+            client,
+            window: Duration::ZERO,
+            batch: 1,
             jobs: Mutex::default(),
         }
     }
@@ -58,16 +71,17 @@ impl JobBatcher {
         self.jobs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The job `id` now: from a batch read within the window unless `fresh`, else by a query
-    /// that takes along up to 9 other running jobs.
+    /// The job `id` now: from a batch read made since its object last looked (unless `fresh`),
+    /// else by a query that takes along up to 9 other running jobs whose objects have seen
+    /// their last read.
     pub async fn poll(&self, id: &str, fresh: bool) -> Result<Polled, ApiError> {
         let waiting = {
             let mut jobs = self.lock();
             let now = Instant::now();
             jobs.retain(|_, e| e.asked.is_none_or(|a| now.duration_since(a) < FORGET_AFTER));
             let entry = jobs.entry(id.to_string()).or_default();
-            entry.asked = Some(now);
-            if !fresh && let Some(answer) = self.cached(entry, now) {
+            let last_look = entry.asked.replace(now);
+            if !fresh && let Some(answer) = self.news(entry, last_look, now) {
                 return Ok(self.answered(&mut jobs, id, answer));
             }
             entry.in_flight.clone().filter(|_| !fresh)
@@ -76,7 +90,9 @@ impl JobBatcher {
         if let Some(mut rx) = waiting {
             let _ = rx.wait_for(|done| *done).await;
             let mut jobs = self.lock();
-            let cached = jobs.get(id).and_then(|e| self.cached(e, Instant::now()));
+            let cached = jobs
+                .get(id)
+                .and_then(|e| self.news(e, None, Instant::now()));
             if let Some(answer) = cached {
                 return Ok(self.answered(&mut jobs, id, answer));
             }
@@ -85,9 +101,12 @@ impl JobBatcher {
         self.query_batch(id).await
     }
 
-    fn cached(&self, entry: &Entry, now: Instant) -> Option<Polled> {
+    /// The job as a batch read it, when that read is news to its object: made since the
+    /// object's previous look, or within the window (a first look, or one racing the read).
+    fn news(&self, entry: &Entry, last_look: Option<Instant>, now: Instant) -> Option<Polled> {
         let fetched = entry.fetched?;
-        if now.duration_since(fetched) > self.window {
+        let since_last_look = last_look.is_some_and(|l| fetched > l);
+        if !since_last_look && now.duration_since(fetched) > self.window {
             return None;
         }
         Some(match &entry.job {
@@ -96,7 +115,8 @@ impl JobBatcher {
         })
     }
 
-    /// A final job leaves the batch once its own object has read it.
+    /// The object of `id` has its answer: it has seen the last read, so the next batch may
+    /// refresh the job for it. A final job leaves the batch.
     fn answered(&self, jobs: &mut HashMap<String, Entry>, id: &str, answer: Polled) -> Polled {
         let done = match &answer {
             Polled::Job(j) => j.job_state().is_some_and(|s| s.is_final()),
@@ -104,8 +124,25 @@ impl JobBatcher {
         };
         if done {
             jobs.remove(id);
+        } else if let Some(e) = jobs.get_mut(id) {
+            e.asked = Some(Instant::now());
         }
         answer
+    }
+
+    /// Follows a job just submitted: the batches of other jobs refresh it before its object's
+    /// first poll.
+    pub fn register(&self, job: &SnapshotJob) {
+        let now = Instant::now();
+        self.lock().insert(
+            job.id.clone(),
+            Entry {
+                job: Some(job.clone()),
+                fetched: Some(now),
+                asked: Some(now),
+                in_flight: None,
+            },
+        );
     }
 
     async fn query_batch(&self, id: &str) -> Result<Polled, ApiError> {
@@ -113,9 +150,11 @@ impl JobBatcher {
         let batch: Vec<String> = {
             let mut jobs = self.lock();
             let now = Instant::now();
-            let stale = |e: &Entry| {
-                e.fetched
-                    .is_none_or(|f| now.duration_since(f) > self.window / 2)
+            // A job whose object has seen its last read (or that was never read) needs news.
+            let stale = |e: &Entry| match (e.fetched, e.asked) {
+                (None, _) => true,
+                (Some(f), Some(a)) => f <= a,
+                (Some(_), None) => false,
             };
             let mut others: Vec<(&String, Option<Instant>)> = jobs
                 .iter()
@@ -133,7 +172,7 @@ impl JobBatcher {
             others.sort_by_key(|(_, fetched)| *fetched);
             let batch: Vec<String> = std::iter::once(id.to_string())
                 .chain(others.into_iter().map(|(k, _)| k.clone()))
-                .take(IDS_PER_QUERY)
+                .take(self.batch)
                 .collect();
             for k in &batch {
                 if let Some(e) = jobs.get_mut(k) {
@@ -166,7 +205,7 @@ impl JobBatcher {
                 }
                 let answer = jobs
                     .get(id)
-                    .and_then(|e| self.cached(e, now))
+                    .and_then(|e| self.news(e, None, now))
                     .unwrap_or(Polled::Missing);
                 Ok(self.answered(&mut jobs, id, answer))
             }

@@ -56,10 +56,12 @@ impl Connector<MpsSnapshotJob> for MpsConnector {
             let gateway = RpcGateway::new(config.clone())?
                 .with_limiter(self.pool.limiter())
                 .with_observer(self.pool.observer());
-            Ok(Arc::new(JobBatcher::new(
-                MpsClient::new(gateway),
-                BATCH_WINDOW,
-            )))
+            let client = MpsClient::new(gateway);
+            // The per-object observe mode (`--observe per-object`) polls each job on its own.
+            Ok(Arc::new(match self.pool.settings().coalesce_window {
+                Some(_) => JobBatcher::new(client, BATCH_WINDOW),
+                None => JobBatcher::per_job(client),
+            }))
         })?;
         Ok(MpsExternal { batcher })
     }
@@ -188,7 +190,8 @@ impl External<MpsSnapshotJob> for MpsExternal {
     }
 
     async fn create(&self, obj: &MpsSnapshotJob) -> Result<SnapshotJob, ApiError> {
-        self.batcher
+        let job = self
+            .batcher
             .client()
             .submit(
                 &oss(&obj.spec.input),
@@ -196,7 +199,9 @@ impl External<MpsSnapshotJob> for MpsExternal {
                 &obj.spec.pipeline_id,
                 &tag(obj),
             )
-            .await
+            .await?;
+        self.batcher.register(&job);
+        Ok(job)
     }
 
     /// Nothing to compare: the spec is immutable and the job was submitted with it.
