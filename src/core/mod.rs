@@ -278,9 +278,7 @@ async fn run_kind<K: Managed>(
     shutdown: futures::future::Shared<
         impl std::future::Future<Output = ()> + Send + Sync + 'static,
     >,
-) where
-    K::Status: KindStatus,
-{
+) {
     let scopes: Vec<Option<String>> = if settings.namespaces.is_empty() {
         vec![None]
     } else {
