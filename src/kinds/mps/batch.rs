@@ -14,6 +14,9 @@ use crate::clouds::error::ApiError;
 
 /// An object that has not polled for this long is gone (deleted, or another shard's now).
 const FORGET_AFTER: Duration = Duration::from_secs(600);
+/// A job rides along in others' batches only while its object polls (every 3 s while the job
+/// runs): one whose object went quiet would waste a slot.
+const ACTIVE_WITHIN: Duration = Duration::from_secs(30);
 
 #[derive(Default)]
 struct Entry {
@@ -162,9 +165,12 @@ impl JobBatcher {
                     k.as_str() != id
                         && e.in_flight.is_none()
                         && stale(e)
-                        && !e.job.as_ref().is_some_and(|j| j.job_state().is_some_and(|s| s.is_final()))
-                        // Only jobs whose objects still poll: one deleted since would waste a slot.
-                        && e.asked.is_some_and(|a| now.duration_since(a) < self.window * 10)
+                        && !e
+                            .job
+                            .as_ref()
+                            .is_some_and(|j| j.job_state().is_some_and(|s| s.is_final()))
+                        && e.asked
+                            .is_some_and(|a| now.duration_since(a) < ACTIVE_WITHIN)
                 })
                 .map(|(k, e)| (k, e.fetched))
                 .collect();
