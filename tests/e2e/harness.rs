@@ -528,18 +528,18 @@ impl Drop for Scenario {
 }
 
 /// Condition `type_` of an object's status; panics when absent.
-pub fn condition(
-    o: &LiveSnapshotTemplate,
+pub fn condition<K: Managed>(
+    o: &K,
     type_: &str,
 ) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
-    let conditions = o
-        .status
-        .as_ref()
-        .map(|s| s.managed.conditions.clone())
-        .unwrap_or_default();
-    conditions
-        .into_iter()
-        .find(|c| c.type_ == type_)
+    o.status()
+        .and_then(|s| {
+            s.managed()
+                .conditions
+                .iter()
+                .find(|c| c.type_ == type_)
+                .cloned()
+        })
         .unwrap_or_else(|| panic!("no {type_} condition"))
 }
 

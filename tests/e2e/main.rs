@@ -96,6 +96,7 @@ fn main() -> std::process::ExitCode {
         vod::bad_thumbnail_settings_are_refused,
         vod::restart_between_task_start_and_status,
         vod::a_missing_crd_does_not_stall_the_other_kinds,
+        vod::resync_does_not_reread_finished_results,
         mps::job_submitted_and_succeeds,
         mps::failed_job_is_terminal,
         mps::crash_after_submit_submits_no_second_job,

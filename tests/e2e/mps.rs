@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use live_snapshot_operator::kinds::mps::resource::MpsSnapshotJob;
 
-use crate::harness::{AK, SK, Scenario, Shared, eventually};
+use crate::harness::{AK, SK, Scenario, Shared, condition, eventually};
 
 fn job(object: &str) -> serde_json::Value {
     serde_json::json!({
@@ -28,22 +28,6 @@ async fn scenario(shared: Arc<Shared>, name: &str) -> Scenario {
         .await;
     s.start_operator();
     s
-}
-
-fn condition(
-    o: &MpsSnapshotJob,
-    type_: &str,
-) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
-    o.status
-        .as_ref()
-        .and_then(|s| {
-            s.managed
-                .conditions
-                .iter()
-                .find(|c| c.type_ == type_)
-                .cloned()
-        })
-        .unwrap_or_else(|| panic!("no {type_} condition"))
 }
 
 pub async fn job_submitted_and_succeeds(shared: Arc<Shared>) {

@@ -143,17 +143,7 @@ pub async fn asset_not_found_then_uploaded(shared: Arc<Shared>) {
     let o: VodAssetSnapshot = s
         .wait_kind("shots", "Ready", "False", Some("AssetNotFound"))
         .await;
-    let ready = o
-        .status
-        .as_ref()
-        .and_then(|st| {
-            st.managed
-                .conditions
-                .iter()
-                .find(|c| c.type_ == "Ready")
-                .cloned()
-        })
-        .expect("Ready");
+    let ready = crate::harness::condition(&o, "Ready");
     assert!(ready.message.contains("VOD.10062"), "{}", ready.message);
     assert_eq!(s.vod_calls("create_task"), 0);
     s.vod
@@ -172,17 +162,7 @@ pub async fn asset_not_ready_then_ready(shared: Arc<Shared>) {
     let o: VodAssetSnapshot = s
         .wait_kind("shots", "Ready", "False", Some("AssetNotReady"))
         .await;
-    let ready = o
-        .status
-        .as_ref()
-        .and_then(|st| {
-            st.managed
-                .conditions
-                .iter()
-                .find(|c| c.type_ == "Ready")
-                .cloned()
-        })
-        .expect("Ready");
+    let ready = crate::harness::condition(&o, "Ready");
     assert!(ready.message.contains("VOD.10060"), "{}", ready.message);
     assert!(ready.message.contains("retrying in"), "{}", ready.message);
     assert!(s.vod.store.set_state(PROJECT, ASSET, AssetState::Published));
@@ -473,4 +453,44 @@ pub async fn a_missing_crd_does_not_stall_the_other_kinds(shared: Arc<Shared>) {
     .await;
     operator.abort();
     s.kill_operator().await;
+}
+
+/// A resync of a settled object reads the asset (its cover may have moved) and its tasks (the
+/// task may be gone), not the finished task's results, which never change; drift on the cover
+/// is still caught without anyone asking.
+pub async fn resync_does_not_reread_finished_results(shared: Arc<Shared>) {
+    let mut s = Scenario::new(shared, "vod-resync").await;
+    s.vod.store.set_task_delay(Duration::from_millis(500));
+    s.vod
+        .store
+        .put_asset(PROJECT, ASSET, AssetState::Published, 60);
+    let mut settings = s.settings();
+    settings.resync = Duration::from_secs(1);
+    s.start_operator_with(s.client.clone(), settings, s.cloud());
+    s.create_vod("shots", spec(ASSET)).await;
+    let o: VodAssetSnapshot = s
+        .wait_kind("shots", "Ready", "True", Some("Available"))
+        .await;
+    let (details, shows) = (s.vod_calls("thumbnail_details"), s.vod_calls("show_asset"));
+    eventually("three resyncs", || async {
+        (s.vod_calls("show_asset") >= shows + 3).then_some(())
+    })
+    .await;
+    assert_eq!(
+        s.vod_calls("thumbnail_details"),
+        details,
+        "finished results are not read again"
+    );
+    s.vod.store.set_cover_by_hand(
+        PROJECT,
+        ASSET,
+        "https://sim-cdn.vod.example.com/by-hand.jpg",
+    );
+    s.wait_event("shots", "DriftCorrected").await;
+    let asset = s.vod.store.asset(PROJECT, ASSET).expect("asset");
+    assert_eq!(
+        asset.cover_source,
+        at(&o).cover_url,
+        "the applied cover is back"
+    );
 }

@@ -9,6 +9,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use kube::Resource;
+
 use super::reason;
 use super::resource::{
     LISTED_SNAPSHOTS, SnapshotRef, ThumbnailSpec, VodAssetSnapshot, VodAssetSnapshotStatus,
@@ -28,6 +30,8 @@ const DEFAULT_TIME: i64 = 12;
 const JPG: i64 = 1;
 /// `thumbnail_status` once every task of the asset has finished.
 const SUCCEEDED: &str = "THUMBNAIL_SUCCEED";
+/// `atProvider.taskState` of a task whose results are in.
+const FINISHED: &str = "Finished";
 
 pub struct VodConnector {
     pool: ClientPool<VodClient>,
@@ -43,6 +47,8 @@ pub struct Seen {
     task_id: String,
     running: bool,
     snapshots: Vec<Snapshot>,
+    /// How many snapshots the task made (`snapshots` may hold only the first ones, as recorded).
+    count: i64,
     /// The cover this object last applied, as status records it (for this task).
     applied: Option<VodAtProvider>,
     /// The snapshot spec.cover names, once the snapshots are known.
@@ -141,7 +147,7 @@ impl External<VodAssetSnapshot> for VodExternal {
         &self,
         obj: &VodAssetSnapshot,
         status: &VodAssetSnapshotStatus,
-        _look: Look,
+        look: Look,
     ) -> Result<Observation<Seen>, ApiError> {
         let asset_id = obj.spec.asset_id.as_str();
         let Some(asset) = self.client.show_asset(asset_id).await? else {
@@ -170,6 +176,41 @@ impl External<VodAssetSnapshot> for VodExternal {
         };
         let finished = asset.thumbnail_status.as_deref() == Some(SUCCEEDED)
             || task.thumbnail_count.is_some_and(|n| n > 0);
+        let applied = status
+            .at_provider
+            .clone()
+            .filter(|a| a.task_id.as_deref() == Some(task.task_id.as_str()));
+        // A finished task's results never change. With the spec as it was when they were
+        // recorded, only the asset's cover can have moved, so a resync does not read them
+        // again (a reconcile a person asks for does).
+        let recorded = applied.as_ref().filter(|a| {
+            finished
+                && look != Look::Fresh
+                && a.task_state.as_deref() == Some(FINISHED)
+                && obj.meta().generation == status.managed.observed_generation
+                && (obj.spec.cover.is_none() || a.cover_url.is_some())
+        });
+        if let Some(known) = recorded {
+            return Ok(Observation::Present(Seen {
+                asset,
+                task_id: task.task_id.clone(),
+                running: false,
+                snapshots: known
+                    .snapshots
+                    .iter()
+                    .map(|s| Snapshot {
+                        offset: s.offset,
+                        url: s.url.clone(),
+                    })
+                    .collect(),
+                count: known.snapshot_count,
+                cover: known.cover_url.clone().map(|url| Snapshot {
+                    offset: known.cover_offset.unwrap_or_default(),
+                    url,
+                }),
+                applied: Some(known.clone()),
+            }));
+        }
         // A running task has no results to read yet.
         let snapshots = if finished {
             self.client.thumbnail_details(&task.task_id).await?
@@ -192,14 +233,11 @@ impl External<VodAssetSnapshot> for VodExternal {
             },
             _ => None,
         };
-        let applied = status
-            .at_provider
-            .clone()
-            .filter(|a| a.task_id.as_deref() == Some(task.task_id.as_str()));
         Ok(Observation::Present(Seen {
             asset,
             task_id: task.task_id.clone(),
             running: !finished,
+            count: snapshots.len() as i64,
             snapshots,
             applied,
             cover,
@@ -218,6 +256,7 @@ impl External<VodAssetSnapshot> for VodExternal {
             task_id,
             running: true,
             snapshots: Vec::new(),
+            count: 0,
             applied: None,
             cover: None,
         })
@@ -281,6 +320,7 @@ impl External<VodAssetSnapshot> for VodExternal {
             task_id: seen.task_id.clone(),
             running: seen.running,
             snapshots: seen.snapshots.clone(),
+            count: seen.count,
             applied: Some(applied),
             cover: seen.cover.clone(),
         })
@@ -332,8 +372,8 @@ impl External<VodAssetSnapshot> for VodExternal {
         VodAtProvider {
             asset_id: seen.asset.asset_id.clone(),
             task_id: Some(seen.task_id.clone()),
-            task_state: Some(if seen.running { "Running" } else { "Finished" }.into()),
-            snapshot_count: seen.snapshots.len() as i64,
+            task_state: Some(if seen.running { "Running" } else { FINISHED }.into()),
+            snapshot_count: seen.count,
             snapshots: snapshots
                 .into_iter()
                 .take(LISTED_SNAPSHOTS)
