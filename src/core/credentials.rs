@@ -200,6 +200,15 @@ fn required(secret: &Secret, key: &str) -> Result<String, CredentialsError> {
     })
 }
 
+/// The AccessKey pair (and STS token) a credentials Secret holds, for either cloud.
+fn secret_auth(secret: &Secret) -> Result<Auth, CredentialsError> {
+    Ok(Auth::AkSk(Credentials {
+        access_key: required(secret, keys::ACCESS_KEY)?,
+        secret_key: required(secret, keys::SECRET_KEY)?,
+        security_token: value(secret, keys::SECURITY_TOKEN),
+    }))
+}
+
 /// The client configuration for one object.
 pub async fn resolve<K: Managed>(
     client: &kube::Client,
@@ -232,11 +241,7 @@ pub async fn resolve<K: Managed>(
     };
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
     let secret = read_secret(&secrets, &namespace, reference).await?;
-    let auth = Auth::AkSk(Credentials {
-        access_key: required(&secret, keys::ACCESS_KEY)?,
-        secret_key: required(&secret, keys::SECRET_KEY)?,
-        security_token: value(&secret, keys::SECURITY_TOKEN),
-    });
+    let auth = secret_auth(&secret)?;
     let project_id = required(&secret, keys::PROJECT_ID)?;
     let endpoint_key = match service {
         Service::Live => keys::ENDPOINT,
@@ -284,11 +289,7 @@ async fn resolve_alibaba<K: Managed>(
     }
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let secret = read_secret(&secrets, namespace, reference).await?;
-    let auth = Auth::AkSk(Credentials {
-        access_key: required(&secret, keys::ACCESS_KEY)?,
-        secret_key: required(&secret, keys::SECRET_KEY)?,
-        security_token: value(&secret, keys::SECURITY_TOKEN),
-    });
+    let auth = secret_auth(&secret)?;
     let endpoint = match (value(&secret, keys::MPS_ENDPOINT), &defaults.mps_endpoint) {
         (Some(e), _) => allowed_endpoint(defaults, reference, &e)?,
         (None, Some(e)) => {
