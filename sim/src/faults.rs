@@ -56,6 +56,8 @@ pub struct Stats {
     /// Answers by HTTP status.
     pub statuses: BTreeMap<u16, u64>,
     pub throttled: u64,
+    /// Calls answered with an injected fault: a failure, no answer, or a broken connection.
+    pub injected: u64,
     pub templates: usize,
 }
 
@@ -126,11 +128,20 @@ impl Faults {
             g.stats.throttled += 1;
             return Verdict::Throttle;
         }
-        if g.settings.fail_next > 0 {
-            g.settings.fail_next -= 1;
+        let verdict = Self::roll(&mut g.settings, operation);
+        if verdict != Verdict::Proceed {
+            g.stats.injected += 1;
+        }
+        verdict
+    }
+
+    /// The fault the settings give this call, if any.
+    fn roll(g: &mut FaultSettings, operation: &str) -> Verdict {
+        if g.fail_next > 0 {
+            g.fail_next -= 1;
             return Verdict::Fail {
-                status: g.settings.fail_next_status.unwrap_or(500),
-                code: g.settings.fail_next_code.clone().unwrap_or_else(|| {
+                status: g.fail_next_status.unwrap_or(500),
+                code: g.fail_next_code.clone().unwrap_or_else(|| {
                     live_snapshot_operator::clouds::huawei::model::codes::INTERNAL.into()
                 }),
             };
@@ -139,18 +150,18 @@ impl Faults {
             let rate = rates.get(operation).copied().unwrap_or(0.0);
             rate > 0.0 && rand::random::<f64>() < rate
         };
-        if roll(&g.settings.error_rate) {
+        if roll(&g.error_rate) {
             return Verdict::Fail {
-                status: g.settings.error_status.unwrap_or(500),
-                code: g.settings.error_code.clone().unwrap_or_else(|| {
+                status: g.error_status.unwrap_or(500),
+                code: g.error_code.clone().unwrap_or_else(|| {
                     live_snapshot_operator::clouds::huawei::model::codes::INTERNAL.into()
                 }),
             };
         }
-        if roll(&g.settings.hang_rate) {
+        if roll(&g.hang_rate) {
             return Verdict::Hang;
         }
-        if roll(&g.settings.reset_rate) {
+        if roll(&g.reset_rate) {
             return Verdict::Reset;
         }
         Verdict::Proceed

@@ -384,15 +384,19 @@ pub async fn helm_install_rbac_leader_failover_and_metrics(shared: Arc<Shared>) 
         "no",
         "namespaces outside watch.namespaces are off limits"
     );
-    let (_, out) = as_sa(&[
-        "auth",
-        "can-i",
-        "patch",
-        "livesnapshottemplates.live.snapshot.dev/status",
-        "-n",
-        &s.ns,
-    ]);
-    assert_eq!(out.trim(), "yes");
+    // Every kind's objects, status and finalizers, in the watched namespace.
+    for (verb, resource) in [
+        ("patch", "livesnapshottemplates.live.snapshot.dev/status"),
+        ("watch", "vodassetsnapshots.live.snapshot.dev"),
+        ("patch", "vodassetsnapshots.live.snapshot.dev/status"),
+        ("update", "vodassetsnapshots.live.snapshot.dev/finalizers"),
+        ("watch", "mpssnapshotjobs.live.snapshot.dev"),
+        ("patch", "mpssnapshotjobs.live.snapshot.dev/status"),
+        ("update", "mpssnapshotjobs.live.snapshot.dev/finalizers"),
+    ] {
+        let (_, out) = as_sa(&["auth", "can-i", verb, resource, "-n", &s.ns]);
+        assert_eq!(out.trim(), "yes", "{verb} {resource}");
+    }
 
     // Two replicas: exactly one reconciles.
     let mut a = spawn_operator(&s, dir.path(), &kubeconfig, "op-a", system);

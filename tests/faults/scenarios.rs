@@ -77,6 +77,9 @@ async fn delete(s: &Scenario, name: &str) {
         .unwrap_or_else(|e| panic!("delete {name}: {e}"));
 }
 
+/// Calls a storm must hit before it stops.
+const STORM_HITS: u64 = 5;
+
 #[derive(Clone, Copy, Debug)]
 pub enum Storm {
     ServerErrors,
@@ -137,7 +140,12 @@ pub async fn storm(shared: Arc<Shared>, kind: Storm) -> Row {
     s.create("theirs", spec("theirs")).await;
     s.patch_spec("keep", json!({"timeInterval": 77})).await;
     delete(&s, "gone").await;
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    // The storm lasts until it has hit calls of the operator's, not for a time: a storm that
+    // happened to miss every call would test nothing.
+    eventually("the storm to hit five calls", || async {
+        (s.sim.faults.stats().injected >= STORM_HITS).then_some(())
+    })
+    .await;
     s.sim.faults.set(FaultSettings::default());
     let stopped = Instant::now();
     s.wait_gone("gone").await;
@@ -146,7 +154,7 @@ pub async fn storm(shared: Arc<Shared>, kind: Storm) -> Row {
         &g,
         &op,
         &name,
-        format!("{kind:?} on list/create/update/delete for 6 s"),
+        format!("{kind:?} on list/create/update/delete until {STORM_HITS} calls were hit"),
         &["AlreadyExists"],
         stopped,
     )
