@@ -65,6 +65,11 @@ pub trait Managed:
     /// Objects with one resync key share a resync slot (and so, where the kind coalesces, one
     /// upstream read).
     fn resync_key(&self, coalesced: bool) -> String;
+    /// Whether objects share resync slots (rather than one each): then a clock triggers them at
+    /// their slot instead of a timer per object.
+    fn shares_resync(_coalesced: bool) -> bool {
+        false
+    }
 
     /// The kind's own condition reason for an upstream error, where the generic one would say
     /// less (an asset not ready, say).

@@ -3,6 +3,7 @@
 //! reconciles, and the run loop. The reconcile itself reads top to bottom in `reconcile.rs`.
 
 pub mod backoff;
+pub mod changes;
 pub mod clients;
 pub mod conditions;
 pub mod credentials;
@@ -11,6 +12,7 @@ pub mod metrics;
 pub mod ownership;
 pub mod reconcile;
 pub mod report;
+pub mod resync;
 pub mod schedule;
 pub mod shard;
 
@@ -23,7 +25,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 
 use crate::kinds::live::resource::LiveSnapshotTemplate;
@@ -144,6 +146,8 @@ pub struct Context<K: Managed> {
     /// `Store::wait_until_ready`, whose one-shot channel wakes only the last of several waiters.
     pub synced: tokio::sync::watch::Sender<Vec<bool>>,
     pub backoff: Backoff<K>,
+    /// When objects in sync are checked again.
+    pub resync: Arc<resync::Resync<K>>,
     pub metrics: Arc<Metrics>,
     /// When this process first saw each object not yet settled upstream: a read started after
     /// that proves what the object needs to know (see `Look::Since`). Entries leave when the
@@ -163,6 +167,12 @@ impl<K: Managed> Context<K> {
         *seen
             .entry(obj.uid().unwrap_or_default())
             .or_insert_with(std::time::Instant::now)
+    }
+
+    /// Records that `obj` was first seen at `at`, unless it was seen before.
+    pub fn first_seen_at(&self, obj: &K, at: std::time::Instant) {
+        let mut seen = self.first_seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.entry(obj.uid().unwrap_or_default()).or_insert(at);
     }
 
     /// Forgets when `obj` was first seen: it is settled upstream, or gone.
@@ -215,7 +225,7 @@ impl<K: Managed> Context<K> {
 fn error_policy<K: Managed>(obj: Arc<K>, err: &ReconcileError, ctx: Arc<Context<K>>) -> Action {
     let delay = ctx.backoff.next(&ObjectRef::from_obj(&*obj));
     tracing::warn!(object = %ObjectRef::from_obj(&*obj), error = %err, retry_in = ?delay, "reconcile failed");
-    Action::requeue(delay)
+    ctx.resync.hold(&obj, Action::requeue(delay))
 }
 
 /// Runs the controllers of every configured kind until `shutdown` resolves; reconciles in
@@ -307,6 +317,10 @@ async fn run_kind<K: Managed>(
     let ctx = Arc::new(Context::<K> {
         kube: kube.clone(),
         backoff: Backoff::new(settings.backoff_base, settings.backoff_max),
+        resync: Arc::new(resync::Resync::new(
+            settings.resync,
+            settings.upstream.coalesce_window.is_some(),
+        )),
         connector: <K::Connector as managed::Connector<K>>::new(&settings.upstream, &metrics),
         settings: settings.clone(),
         cloud,
@@ -396,6 +410,7 @@ async fn scope_controller<K: Managed>(
     // Reconcile on spec, annotation (pause, reconcile-requested-at), finalizer and deletion
     // changes, not on our own status writes: those would cost an upstream read each.
     let shard = ctx.settings.shard;
+    let changes = Arc::new(changes::Changes::new(reader.clone()));
     let objects = watcher(api, wc)
         .default_backoff()
         // Another shard's objects are not cached here, nor reconciled, nor counted.
@@ -414,9 +429,17 @@ async fn scope_controller<K: Managed>(
             o.annotations_mut()
                 .remove("kubectl.kubernetes.io/last-applied-configuration");
         })
+        .inspect_ok({
+            let changes = changes.clone();
+            move |ev| changes.judge(ev)
+        })
         .reflect(writer)
         .inspect_ok({
             let ctx = ctx.clone();
+            // Every object of a (re)list counts as seen when the list began: a listing of its
+            // domain started after that is as fresh as the list itself, so one listing serves
+            // all of a domain's objects even when the list's pages bring them apart.
+            let mut list_began = std::time::Instant::now();
             move |ev| match ev {
                 // A new object, and every object of a (re)list, is confirmed through a listing
                 // that started after this moment; a settled object's spec change is not (it
@@ -429,24 +452,20 @@ async fn scope_controller<K: Managed>(
                 }
                 watcher::Event::InitApply(o) => {
                     ctx.claims.learn(o);
-                    ctx.first_seen(o);
+                    ctx.first_seen_at(o, list_began);
                 }
                 watcher::Event::Delete(o) => {
                     ctx.claims.release(o);
                     ctx.forget_seen(o);
                     ctx.backoff.reset(&ObjectRef::from_obj(o));
+                    ctx.resync.forget(o);
                 }
                 watcher::Event::InitDone => ctx.synced.send_modify(|s| s[index] = true),
-                watcher::Event::Init => {}
+                watcher::Event::Init => list_began = std::time::Instant::now(),
             }
         })
         .applied_objects()
-        .predicate_filter(
-            predicates::generation
-                .combine(predicates::annotations)
-                .combine(predicates::finalizers),
-            Default::default(),
-        );
+        .try_filter(move |_| futures::future::ready(changes.next_matters()));
     let store = reader.clone();
     let secret_mapper = move |secret: PartialObjectMeta<Secret>| {
         let ns = secret.namespace();
@@ -459,8 +478,16 @@ async fn scope_controller<K: Managed>(
             .collect::<Vec<_>>()
     };
     let concurrency = ctx.settings.concurrency;
+    // Objects in sync that share slots are triggered by the resync clock (an empty stream for
+    // kinds whose objects each keep their own requeue).
+    let clock = if ctx.resync.clocked() {
+        ctx.resync.clone().clock(reader.clone()).boxed()
+    } else {
+        futures::stream::pending().boxed()
+    };
     Controller::for_stream(objects, reader)
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+        .reconcile_on(clock)
         .watches_stream(
             watcher(secrets, watcher::Config::default()).touched_objects(),
             secret_mapper,

@@ -61,9 +61,19 @@ impl<K: Managed> Default for Claims<K> {
     }
 }
 
+/// A long-lived reference to an object: name and namespace, without the resourceVersion and UID
+/// copies `ObjectRef::from_obj` carries (which equality ignores anyway).
+pub fn object_key<K: Managed>(obj: &K) -> ObjectRef<K> {
+    let r = ObjectRef::new(&obj.name_any());
+    match obj.namespace() {
+        Some(ns) => r.within(&ns),
+        None => r,
+    }
+}
+
 fn holder<K: Managed>(obj: &K, since: jiff::Timestamp) -> Holder<K> {
     Holder {
-        object: ObjectRef::from_obj(obj),
+        object: object_key(obj),
         rank: (since, obj.uid().unwrap_or_default()),
     }
 }
@@ -131,7 +141,7 @@ impl<K: Managed> Claims<K> {
         obj: &K,
         exists: impl Fn(&ObjectRef<K>) -> bool,
     ) -> Option<Holder<K>> {
-        let me = ObjectRef::from_obj(obj);
+        let me = object_key(obj);
         self.lock()
             .by_identity
             .get(id)
@@ -142,7 +152,7 @@ impl<K: Managed> Claims<K> {
     /// Withdraws `obj`'s claim (a create refused, a template found to be someone else's, the
     /// object's cleanup done, the object gone).
     pub fn release(&self, obj: &K) {
-        let r = ObjectRef::from_obj(obj);
+        let r = object_key(obj);
         let mut reg = self.lock();
         if let Some(id) = reg.by_object.remove(&r)
             && reg.by_identity.get(&id).is_some_and(|h| h.object == r)

@@ -33,7 +33,6 @@ use super::managed::{
 };
 use super::ownership::Identity;
 use super::report::{Report, event, previous_reason, reason, write_status};
-use super::schedule::next_resync;
 use crate::clouds::huawei::{ApiError, ErrorClass};
 use crate::core::conditions::{Desired, FAILED, READY, SYNCED, Status};
 use crate::core::credentials::{self, CredentialsError};
@@ -144,7 +143,7 @@ async fn apply<K: Managed>(
     if obj.is_paused() {
         // Paused objects make no upstream call; they keep their finalizer and their claim.
         write_status(ctx, obj, &mut current, &Report::paused()).await?;
-        return Ok(Action::await_change());
+        return Ok(ctx.resync.hold(obj, Action::await_change()));
     }
     let limit = ctx.settings.reconcile_timeout;
     let outcome = tokio::time::timeout(limit, sync(obj, ctx, &mut current))
@@ -155,11 +154,12 @@ async fn apply<K: Managed>(
             ctx.backoff.reset(&key);
             let action = if report.quiet {
                 // Final upstream: nothing will change there; only a spec change wakes it.
-                Action::await_change()
+                ctx.resync.hold(obj, Action::await_change())
             } else if report.pending {
-                Action::requeue(PENDING_POLL.min(ctx.settings.resync))
+                ctx.resync
+                    .hold(obj, Action::requeue(PENDING_POLL.min(ctx.settings.resync)))
             } else {
-                Action::requeue(resync_delay(obj, ctx))
+                settled(obj, ctx)
             };
             (report, action)
         }
@@ -558,9 +558,9 @@ fn reconcile_request<K: Managed>(obj: &K) -> Option<&str> {
 
 /// Objects whose kind coalesces reads share a slot per batch (a domain's templates, one
 /// listing); otherwise each object has its own.
-fn resync_delay<K: Managed>(obj: &K, ctx: &Context<K>) -> Duration {
-    let key = obj.resync_key(ctx.settings.upstream.coalesce_window.is_some());
-    next_resync(ctx.settings.resync, &key, std::time::SystemTime::now())
+fn settled<K: Managed>(obj: &K, ctx: &Context<K>) -> Action {
+    ctx.resync
+        .settled(obj, ctx.settings.upstream.coalesce_window.is_some())
 }
 
 /// How a failure reads in status, and when to try again.
@@ -647,7 +647,10 @@ async fn failure<K: Managed>(
             }
         }
     };
-    let action = Action::requeue(delay.unwrap_or_else(|| resync_delay(obj, ctx)));
+    let action = match delay {
+        Some(d) => ctx.resync.hold(obj, Action::requeue(d)),
+        None => settled(obj, ctx),
+    };
     let mut report = failure_report(ctx, obj, err, why, ready).await;
     // The condition says what happens next, so `kubectl describe` is enough to act on; the
     // Event keeps the bare error, so repeats fold into one series.

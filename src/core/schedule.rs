@@ -6,13 +6,19 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// Where in each period (milliseconds from its start, the period starting at the epoch) the
+/// slot of `phase_key` lies.
+pub fn phase(phase_key: &str, period: Duration) -> u64 {
+    let mut h = DefaultHasher::new();
+    phase_key.hash(&mut h);
+    h.finish() % period.as_millis().max(1) as u64
+}
+
 /// Time until the next slot of `phase_key` that is at least half a period away (so an object
 /// is checked about once per period, never twice in quick succession).
 pub fn next_resync(period: Duration, phase_key: &str, now: SystemTime) -> Duration {
     let p = period.as_millis().max(1) as u64;
-    let mut h = DefaultHasher::new();
-    phase_key.hash(&mut h);
-    let phase = h.finish() % p;
+    let phase = phase(phase_key, period);
     let now_ms = now
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()

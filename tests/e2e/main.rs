@@ -69,6 +69,7 @@ fn main() -> std::process::ExitCode {
         reconcile::create_then_in_sync_without_writes,
         reconcile::update_on_spec_change_keeps_transition_time,
         reconcile::drift_is_corrected,
+        reconcile::resync_clock_corrects_drift,
         reconcile::observe_reports_drift_without_writing,
         reconcile::conflict_leaves_the_owner_alone,
         reconcile::delete_and_orphan,

@@ -169,6 +169,27 @@ pub async fn drift_is_corrected(shared: Arc<Shared>) {
     assert!(ev.message.unwrap_or_default().contains("timeInterval"));
 }
 
+/// With coalesced reads, templates in sync are not each parked in the controller's queue: the
+/// resync clock triggers a domain's templates at the domain's slot, so upstream drift is
+/// corrected with nobody asking, period after period.
+pub async fn resync_clock_corrects_drift(shared: Arc<Shared>) {
+    let mut s = Scenario::new(shared, "clock").await;
+    let mut settings = s.settings();
+    settings.resync = Duration::from_secs(2);
+    s.start_operator_with(s.client.clone(), settings, s.cloud());
+    s.create("cam", spec("cam")).await;
+    s.wait_ready("cam").await;
+    for round in [777, 888] {
+        let mut changed = s.upstream(D, "cam").unwrap();
+        changed.time_interval = round;
+        s.sim.store.replace(PROJECT, changed).unwrap();
+        eventually("the clock's resync to correct drift", || async {
+            (s.upstream(D, "cam")?.time_interval == 10).then_some(())
+        })
+        .await;
+    }
+}
+
 pub async fn observe_reports_drift_without_writing(shared: Arc<Shared>) {
     let mut s = Scenario::new(shared, "observe").await;
     s.sim

@@ -62,6 +62,10 @@ impl Managed for LiveSnapshotTemplate {
         &self.spec.domain
     }
 
+    fn shares_resync(coalesced: bool) -> bool {
+        coalesced
+    }
+
     /// A domain's templates share a slot, and so one listing.
     fn resync_key(&self, coalesced: bool) -> String {
         if coalesced {
@@ -89,5 +93,71 @@ impl KindStatus for LiveSnapshotTemplateStatus {
 
     fn set_at_provider(&mut self, at: AtProvider) {
         self.at_provider = Some(at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use kube::runtime::controller::Action;
+    use kube::runtime::reflector::{self, ObjectRef};
+    use kube::runtime::watcher;
+
+    use super::resource::LiveSnapshotTemplate;
+    use crate::core::resync::Resync;
+    use crate::core::schedule::phase;
+
+    fn template(name: &str, domain: &str) -> LiveSnapshotTemplate {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "live.snapshot.dev/v1alpha1", "kind": "LiveSnapshotTemplate",
+            "metadata": {"name": name, "namespace": "ns"},
+            "spec": {"domain": domain, "appName": name, "timeInterval": 10,
+                     "obsLocation": {"bucket": "b", "location": "cn-north-4", "object": "o/"}}
+        }))
+        .expect("template")
+    }
+
+    /// A domain's templates come due together at the domain's slot, once per period; one that
+    /// waits on a retry is left to it until it settles.
+    #[test]
+    fn the_clock_triggers_a_domains_templates_at_its_slot() {
+        let period = Duration::from_secs(60);
+        let p = period.as_millis() as u64;
+        let (store, mut writer) = reflector::store::<LiveSnapshotTemplate>();
+        let objects = [
+            template("a", "one.example.com"),
+            template("b", "one.example.com"),
+            template("c", "two.example.com"),
+        ];
+        for o in &objects {
+            writer.apply_watcher_event(&watcher::Event::Apply(o.clone()));
+        }
+        let resync = Resync::<LiveSnapshotTemplate>::new(period, true);
+        assert!(resync.clocked());
+        let slot = 1_800_000_000_000 - 1_800_000_000_000 % p + phase("one.example.com", period);
+        let names = |due: Vec<ObjectRef<LiveSnapshotTemplate>>| {
+            let mut n: Vec<String> = due.into_iter().map(|r| r.name).collect();
+            n.sort();
+            n
+        };
+        let due = names(resync.due(&store, slot - 1, slot));
+        assert!(
+            due.starts_with(&["a".to_string(), "b".to_string()]),
+            "{due:?}"
+        );
+        assert!(
+            names(resync.due(&store, slot, slot + p - 1))
+                .iter()
+                .all(|n| n == "c"),
+            "not again within the period"
+        );
+        assert_eq!(names(resync.due(&store, slot + p - 1, slot + p)), due);
+
+        // A template waiting on a retry is skipped, until a reconcile leaves it in sync.
+        let _ = resync.hold(&objects[0], Action::requeue(Duration::from_secs(30)));
+        assert!(!names(resync.due(&store, slot - 1, slot)).contains(&"a".to_string()));
+        assert_eq!(resync.settled(&objects[0], true), Action::await_change());
+        assert!(names(resync.due(&store, slot - 1, slot)).contains(&"a".to_string()));
     }
 }
