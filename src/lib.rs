@@ -15,4 +15,5 @@ pub mod gitops;
 pub mod health;
 pub mod kinds;
 pub mod leader;
+pub mod memory;
 pub mod telemetry;

@@ -14,7 +14,7 @@ use live_snapshot_operator::kinds::live::resource::LiveSnapshotTemplate;
 use live_snapshot_operator::kinds::mps::resource::MpsSnapshotJob;
 use live_snapshot_operator::kinds::vod::resource::VodAssetSnapshot;
 use live_snapshot_operator::leader::{self, LeaderConfig, LeaseFence};
-use live_snapshot_operator::{health, telemetry};
+use live_snapshot_operator::{health, memory, telemetry};
 
 mod gitops_cmd;
 
@@ -193,6 +193,7 @@ async fn run_operator(args: RunArgs) -> Result<(), MainError> {
     let listener = tokio::net::TcpListener::bind(args.http_addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "serving /healthz, /readyz and /metrics");
     tokio::spawn(health::serve(listener, metrics.clone(), ready_rx));
+    tokio::spawn(memory::trim_periodically(Duration::from_secs(5)));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

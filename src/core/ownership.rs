@@ -9,7 +9,7 @@
 //! that is held.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
@@ -41,9 +41,29 @@ pub struct Holder<K: Managed> {
     rank: (jiff::Timestamp, String),
 }
 
+/// Both maps share one copy of each identity.
 struct Registry<K: Managed> {
-    by_identity: HashMap<Identity, Holder<K>>,
-    by_object: HashMap<ObjectRef<K>, Identity>,
+    by_identity: HashMap<Arc<Identity>, Holder<K>>,
+    by_object: HashMap<ObjectRef<K>, Arc<Identity>>,
+}
+
+impl<K: Managed> Registry<K> {
+    /// Records `holder` on `id`, returning the holder it replaced.
+    fn hold(&mut self, id: &Identity, holder: Holder<K>) -> Option<Holder<K>> {
+        let key = match self.by_identity.get_key_value(id) {
+            Some((k, _)) => k.clone(),
+            None => Arc::new(id.clone()),
+        };
+        let object = holder.object.clone();
+        let old = self.by_identity.insert(key.clone(), holder);
+        if let Some(old) = &old
+            && old.object != object
+        {
+            self.by_object.remove(&old.object);
+        }
+        self.by_object.insert(object, key);
+        old
+    }
 }
 
 pub struct Claims<K: Managed> {
@@ -95,14 +115,11 @@ impl<K: Managed> Claims<K> {
         let mut reg = self.lock();
         match reg.by_identity.get(&id) {
             Some(h) if h.object != new.object && h.rank <= new.rank => return,
+            // Known already (every status write of a holder comes by here).
+            Some(h) if h.object == new.object && h.rank == new.rank => return,
             _ => {}
         }
-        if let Some(old) = reg.by_identity.insert(id.clone(), new.clone())
-            && old.object != new.object
-        {
-            reg.by_object.remove(&old.object);
-        }
-        reg.by_object.insert(new.object, id);
+        reg.hold(&id, new);
     }
 
     /// Takes the claim on `id` for `obj` unless another object that still exists holds it;
@@ -123,14 +140,11 @@ impl<K: Managed> Claims<K> {
             return Err(Box::new(h.clone()));
         }
         if let Some(previous) = reg.by_object.remove(&new.object)
-            && previous != *id
+            && *previous != *id
         {
-            reg.by_identity.remove(&previous);
+            reg.by_identity.remove(&*previous);
         }
-        if let Some(old) = reg.by_identity.insert(id.clone(), new.clone()) {
-            reg.by_object.remove(&old.object);
-        }
-        reg.by_object.insert(new.object, id.clone());
+        reg.hold(id, new);
         Ok(())
     }
 
@@ -155,9 +169,9 @@ impl<K: Managed> Claims<K> {
         let r = object_key(obj);
         let mut reg = self.lock();
         if let Some(id) = reg.by_object.remove(&r)
-            && reg.by_identity.get(&id).is_some_and(|h| h.object == r)
+            && reg.by_identity.get(&*id).is_some_and(|h| h.object == r)
         {
-            reg.by_identity.remove(&id);
+            reg.by_identity.remove(&*id);
         }
     }
 

@@ -15,9 +15,10 @@ use futures::{Stream, StreamExt};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 
-use super::managed::Managed;
+use super::managed::{FINALIZER, KindStatus, Managed};
 use super::ownership::object_key as key;
 use super::schedule::{next_resync, phase};
+use kube::ResourceExt;
 
 pub struct Resync<K: Managed> {
     period: Duration,
@@ -74,13 +75,20 @@ impl<K: Managed> Resync<K> {
     }
 
     /// The objects of `store` whose slot came in `(after, upto]` (milliseconds since the epoch)
-    /// and that wait on nothing else.
+    /// and that wait on nothing else. Only objects the cache shows settled count: one whose
+    /// current generation was never reported on is still in its own first reconciles, and a
+    /// trigger from a cache that has not yet seen that reconcile's writes would repeat them.
     pub(crate) fn due(&self, store: &Store<K>, after: u64, upto: u64) -> Vec<ObjectRef<K>> {
         let p = self.period.as_millis().max(1) as u64;
         let objects = store.state();
         let waiting = self.waiting();
         objects
             .iter()
+            .filter(|o| {
+                o.finalizers().iter().any(|f| f == FINALIZER)
+                    && o.status().and_then(|s| s.managed().observed_generation)
+                        == o.meta().generation
+            })
             .filter(|o| {
                 let ph = phase(&o.resync_key(true), self.period);
                 let mut slot = after - after % p + ph;

@@ -111,9 +111,11 @@ mod tests {
     fn template(name: &str, domain: &str) -> LiveSnapshotTemplate {
         serde_json::from_value(serde_json::json!({
             "apiVersion": "live.snapshot.dev/v1alpha1", "kind": "LiveSnapshotTemplate",
-            "metadata": {"name": name, "namespace": "ns"},
+            "metadata": {"name": name, "namespace": "ns", "generation": 2,
+                         "finalizers": [crate::core::managed::FINALIZER]},
             "spec": {"domain": domain, "appName": name, "timeInterval": 10,
-                     "obsLocation": {"bucket": "b", "location": "cn-north-4", "object": "o/"}}
+                     "obsLocation": {"bucket": "b", "location": "cn-north-4", "object": "o/"}},
+            "status": {"observedGeneration": 2}
         }))
         .expect("template")
     }
@@ -125,10 +127,14 @@ mod tests {
         let period = Duration::from_secs(60);
         let p = period.as_millis() as u64;
         let (store, mut writer) = reflector::store::<LiveSnapshotTemplate>();
+        let mut changed = template("new", "one.example.com");
+        changed.metadata.generation = Some(3);
         let objects = [
             template("a", "one.example.com"),
             template("b", "one.example.com"),
             template("c", "two.example.com"),
+            // Its spec changed and no reconcile has reported on it yet: not the clock's.
+            changed,
         ];
         for o in &objects {
             writer.apply_watcher_event(&watcher::Event::Apply(o.clone()));
@@ -142,6 +148,7 @@ mod tests {
             n
         };
         let due = names(resync.due(&store, slot - 1, slot));
+        assert!(!due.contains(&"new".to_string()), "{due:?}");
         assert!(
             due.starts_with(&["a".to_string(), "b".to_string()]),
             "{due:?}"
