@@ -478,16 +478,20 @@ async fn scope_controller<K: Managed>(
             .collect::<Vec<_>>()
     };
     let concurrency = ctx.settings.concurrency;
-    // Objects in sync that share slots are triggered by the resync clock (an empty stream for
-    // kinds whose objects each keep their own requeue).
-    let clock = if ctx.resync.clocked() {
-        ctx.resync.clone().clock(reader.clone()).boxed()
-    } else {
-        futures::stream::pending().boxed()
-    };
-    Controller::for_stream(objects, reader)
-        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
-        .reconcile_on(clock)
+    let mut controller = Controller::for_stream(objects, reader.clone())
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
+    // Objects in sync that share slots are triggered by the resync clock. Its stream ends with
+    // the shutdown: the controller's own graceful shutdown ends only the watches it made, and
+    // an endless trigger stream would keep it running after SIGTERM.
+    if ctx.resync.clocked() {
+        controller = controller.reconcile_on(
+            ctx.resync
+                .clone()
+                .clock(reader)
+                .take_until(shutdown.clone()),
+        );
+    }
+    controller
         .watches_stream(
             watcher(secrets, watcher::Config::default()).touched_objects(),
             secret_mapper,

@@ -108,7 +108,10 @@ impl<K: Managed> Resync<K> {
         store: Store<K>,
     ) -> impl Stream<Item = ObjectRef<K>> + Send + 'static {
         let tick = (self.period / 20).clamp(Duration::from_millis(100), Duration::from_secs(1));
-        let start = now_ms();
+        // The start-up pass confirms every cached object, so no slot is due in the first half
+        // period (as a requeue at the slot was never less than half a period away): a restart
+        // reads each domain once, not again when its slot comes minutes later.
+        let start = now_ms() + self.period.as_millis() as u64 / 2;
         futures::stream::unfold(
             (self, store, start),
             move |(this, store, last)| async move {

@@ -56,9 +56,14 @@ impl Coalescing {
             // domain's new objects keep one listing busy for as long as a convergence takes
             // to come round to them). The map holds the domains in use, not every domain seen.
             let keep = self.window.max(NEW_OBJECT_KEEP);
-            d.retain(|_, slot| match slot.try_lock() {
-                Ok(l) => l.as_ref().is_some_and(|e| e.finished.elapsed() < keep),
-                Err(_) => true,
+            // A slot somebody holds is in use even before its first listing: dropping it then
+            // would let the next reader of the domain start a second listing beside the first.
+            d.retain(|_, slot| {
+                Arc::strong_count(slot) > 1
+                    || match slot.try_lock() {
+                        Ok(l) => l.as_ref().is_some_and(|e| e.finished.elapsed() < keep),
+                        Err(_) => true,
+                    }
             });
         }
         d.entry(domain.to_string()).or_default().clone()
