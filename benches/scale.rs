@@ -378,7 +378,6 @@ async fn run_mode(
         .collect::<Vec<_>>()
         .await;
     let created = started.elapsed();
-    let ready = is_ready;
     let all_ready = tokio::time::timeout(Duration::from_secs(1800), all_ready)
         .await
         .expect("not converged within 30 minutes")
@@ -431,7 +430,7 @@ async fn run_mode(
     loop {
         let list = api.list(&ListParams::default()).await.unwrap();
         let settled = list.items.iter().all(|o| {
-            ready(o)
+            is_ready(o)
                 && o.status
                     .as_ref()
                     .and_then(|s| s.managed.observed_generation)

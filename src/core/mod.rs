@@ -163,16 +163,13 @@ impl<K: Managed> Context<K> {
 
     /// When this process first saw `obj` (now, if it never did before).
     pub fn first_seen(&self, obj: &K) -> std::time::Instant {
-        let mut seen = self.first_seen.lock().unwrap_or_else(|p| p.into_inner());
-        *seen
-            .entry(obj.uid().unwrap_or_default())
-            .or_insert_with(std::time::Instant::now)
+        self.first_seen_at(obj, std::time::Instant::now())
     }
 
-    /// Records that `obj` was first seen at `at`, unless it was seen before.
-    pub fn first_seen_at(&self, obj: &K, at: std::time::Instant) {
+    /// When this process first saw `obj`: `at`, unless it was seen before.
+    pub fn first_seen_at(&self, obj: &K, at: std::time::Instant) -> std::time::Instant {
         let mut seen = self.first_seen.lock().unwrap_or_else(|p| p.into_inner());
-        seen.entry(obj.uid().unwrap_or_default()).or_insert(at);
+        *seen.entry(obj.uid().unwrap_or_default()).or_insert(at)
     }
 
     /// Forgets when `obj` was first seen: it is settled upstream, or gone.

@@ -159,7 +159,7 @@ async fn apply<K: Managed>(
                 ctx.resync
                     .hold(obj, Action::requeue(PENDING_POLL.min(ctx.settings.resync)))
             } else {
-                settled(obj, ctx)
+                ctx.resync.settled(obj)
             };
             (report, action)
         }
@@ -556,13 +556,6 @@ fn reconcile_request<K: Managed>(obj: &K) -> Option<&str> {
         .map(String::as_str)
 }
 
-/// Objects whose kind coalesces reads share a slot per batch (a domain's templates, one
-/// listing); otherwise each object has its own.
-fn settled<K: Managed>(obj: &K, ctx: &Context<K>) -> Action {
-    ctx.resync
-        .settled(obj, ctx.settings.upstream.coalesce_window.is_some())
-}
-
 /// How a failure reads in status, and when to try again.
 enum Retry {
     /// Wait for a change of the spec or of a referenced Secret (the resync is the safety net).
@@ -649,7 +642,7 @@ async fn failure<K: Managed>(
     };
     let action = match delay {
         Some(d) => ctx.resync.hold(obj, Action::requeue(d)),
-        None => settled(obj, ctx),
+        None => ctx.resync.settled(obj),
     };
     let mut report = failure_report(ctx, obj, err, why, ready).await;
     // The condition says what happens next, so `kubectl describe` is enough to act on; the

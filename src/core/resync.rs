@@ -22,6 +22,8 @@ use kube::ResourceExt;
 
 pub struct Resync<K: Managed> {
     period: Duration,
+    /// Whether reads are coalesced, which decides each object's slot key.
+    coalesced: bool,
     /// Whether this kind's objects share slots (and so are triggered by the clock).
     shared: bool,
     /// The objects the clock must not trigger: each waits on its own requeue or on a change.
@@ -32,6 +34,7 @@ impl<K: Managed> Resync<K> {
     pub fn new(period: Duration, coalesced: bool) -> Self {
         Self {
             period,
+            coalesced,
             shared: K::shares_resync(coalesced),
             waiting: Mutex::default(),
         }
@@ -48,12 +51,12 @@ impl<K: Managed> Resync<K> {
 
     /// What a reconcile that left `obj` in sync returns: the clock checks it at its slot, or
     /// (with a slot of its own) a requeue at that slot.
-    pub fn settled(&self, obj: &K, coalesced: bool) -> Action {
+    pub fn settled(&self, obj: &K) -> Action {
         if self.shared {
             self.waiting().remove(&key(obj));
             Action::await_change()
         } else {
-            let k = obj.resync_key(coalesced);
+            let k = obj.resync_key(self.coalesced);
             Action::requeue(next_resync(self.period, &k, SystemTime::now()))
         }
     }

@@ -164,7 +164,7 @@ mod tests {
         // A template waiting on a retry is skipped, until a reconcile leaves it in sync.
         let _ = resync.hold(&objects[0], Action::requeue(Duration::from_secs(30)));
         assert!(!names(resync.due(&store, slot - 1, slot)).contains(&"a".to_string()));
-        assert_eq!(resync.settled(&objects[0], true), Action::await_change());
+        assert_eq!(resync.settled(&objects[0]), Action::await_change());
         assert!(names(resync.due(&store, slot - 1, slot)).contains(&"a".to_string()));
     }
 }
