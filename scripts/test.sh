@@ -4,7 +4,11 @@
 # Ends with one line `tests: N passed, M failed` summing every test binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Before any long build: Rust, Go, and the Debian packages the suite uses (buildah, podman,
+# lua5.1, python3-venv, a C toolchain), installed when missing, or a message naming them.
+scripts/prereqs.sh test
 [ -d /usr/local/go/bin ] && export PATH="/usr/local/go/bin:$PATH"
+[ -d "$HOME/.cargo/bin" ] && export PATH="$HOME/.cargo/bin:$PATH"
 eval "$(scripts/setup-tools.sh)"
 # The operator image (release build, then buildah): the e2e suite runs it with podman.
 scripts/build-image.sh

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DevEnvError {
@@ -348,6 +349,115 @@ impl ControlPlane {
             }
         }
         Ok(())
+    }
+
+    /// Server-side applies every YAML document of the files in `dir` (sorted by name) with
+    /// the admin client, CustomResourceDefinitions first, and waits until each CRD is
+    /// Established. What `kubectl apply --server-side -f DIR` does, without needing kubectl:
+    /// the quick start builds only etcd and kube-apiserver.
+    pub async fn apply_dir(&self, dir: &Path) -> Result<Vec<String>, DevEnvError> {
+        use kube::api::{Api, DynamicObject, Patch, PatchParams};
+        let client = self.client().await?;
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .collect();
+        files.sort();
+        let mut docs = Vec::new();
+        for file in &files {
+            let text = std::fs::read_to_string(file)?;
+            for doc in serde_yaml::Deserializer::from_str(&text) {
+                let value = serde_yaml::Value::deserialize(doc)
+                    .map_err(|e| DevEnvError::Command(format!("{}: {e}", file.display())))?;
+                if value.is_null() {
+                    continue;
+                }
+                let obj: DynamicObject = serde_yaml::from_value(value)
+                    .map_err(|e| DevEnvError::Command(format!("{}: {e}", file.display())))?;
+                docs.push(obj);
+            }
+        }
+        let is_crd = |o: &DynamicObject| {
+            o.types
+                .as_ref()
+                .is_some_and(|t| t.kind == "CustomResourceDefinition")
+        };
+        // CRDs first: the documents after them may be of the kinds they define.
+        docs.sort_by_key(|o| !is_crd(o));
+        let params = PatchParams::apply("lso-quickstart").force();
+        let mut applied = Vec::new();
+        for obj in docs {
+            let types = obj
+                .types
+                .clone()
+                .ok_or_else(|| DevEnvError::Command("a document without apiVersion/kind".into()))?;
+            let gvk = kube::api::GroupVersionKind::try_from(&types)
+                .map_err(|e| DevEnvError::Command(e.to_string()))?;
+            let name = obj.metadata.name.clone().unwrap_or_default();
+            let (resource, caps) = self.wait_for_kind(&client, &gvk).await?;
+            let api: Api<DynamicObject> = match caps.scope {
+                kube::discovery::Scope::Cluster => Api::all_with(client.clone(), &resource),
+                kube::discovery::Scope::Namespaced => Api::namespaced_with(
+                    client.clone(),
+                    obj.metadata.namespace.as_deref().unwrap_or("default"),
+                    &resource,
+                ),
+            };
+            api.patch(&name, &params, &Patch::Apply(&obj))
+                .await
+                .map_err(|e| DevEnvError::Command(format!("apply {} {name}: {e}", gvk.kind)))?;
+            if is_crd(&obj) {
+                self.wait_established(&client, &name).await?;
+            }
+            applied.push(format!("{}/{name}", resource.plural));
+        }
+        Ok(applied)
+    }
+
+    /// Discovery of a kind just defined by a CRD can lag its Established condition briefly.
+    async fn wait_for_kind(
+        &self,
+        client: &kube::Client,
+        gvk: &kube::api::GroupVersionKind,
+    ) -> Result<(kube::api::ApiResource, kube::discovery::ApiCapabilities), DevEnvError> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match kube::discovery::pinned_kind(client, gvk).await {
+                Ok(found) => return Ok(found),
+                Err(e) if Instant::now() > deadline => {
+                    return Err(DevEnvError::Command(format!(
+                        "no API serves {}: {e}",
+                        gvk.kind
+                    )));
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+
+    async fn wait_established(&self, client: &kube::Client, name: &str) -> Result<(), DevEnvError> {
+        use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+        let api: kube::Api<CustomResourceDefinition> = kube::Api::all(client.clone());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let crd = api
+                .get(name)
+                .await
+                .map_err(|e| DevEnvError::Command(format!("read CRD {name}: {e}")))?;
+            let established = crd.status.and_then(|s| s.conditions).is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+            });
+            if established {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(DevEnvError::Command(format!(
+                    "CRD {name} not Established within 60s"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// `kubectl` from the pinned tools when present, else the one on PATH.

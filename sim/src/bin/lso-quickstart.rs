@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kube::Api;
+use kube::{Api, ResourceExt};
 use live_snapshot_operator::clouds::huawei::{Auth, Credentials};
 use live_snapshot_operator::core::credentials::CloudDefaults;
 use live_snapshot_operator::core::managed::{KindStatus, Managed};
@@ -35,19 +35,6 @@ const PROJECT: &str = "0123456789abcdef0123456789abcdef";
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-fn kubectl(cp: &ControlPlane, repo: &PathBuf, args: &[&str]) -> Result<String, BoxError> {
-    let out = cp.kubectl().args(args).current_dir(repo).output()?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if !out.status.success() {
-        return Err(format!("kubectl {}: {text}", args.join(" ")).into());
-    }
-    Ok(text)
-}
-
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     live_snapshot_operator::telemetry::init("text", "warn,live_snapshot_operator=info", None)?;
@@ -57,9 +44,8 @@ async fn main() -> Result<(), BoxError> {
         .parent()
         .map(PathBuf::from)
         .ok_or("the sim crate has no parent directory")?;
-    println!(
-        "==> building or finding etcd, kube-apiserver, kubectl and helm (cached after the first run)"
-    );
+    // scripts/quickstart.sh builds them first (with progress); run on its own, this builds them.
+    println!("==> finding etcd and kube-apiserver (built once, cached)");
     let tools = tools_dir(&repo)?;
     println!("==> starting a local control plane");
     let cp = ControlPlane::start(&tools).await?;
@@ -103,8 +89,8 @@ async fn main() -> Result<(), BoxError> {
         .put_object("media-cn-shanghai", "videos/launch.mp4", 60);
     mps.store.set_job_time(Duration::from_secs(3));
 
-    println!("==> installing the CRDs");
-    cp.install_crd(&repo)?;
+    println!("==> installing the CRDs (server-side apply of crds/)");
+    cp.apply_dir(&repo.join("crds")).await?;
 
     println!("==> running the operator");
     let cloud = CloudDefaults {
@@ -138,8 +124,10 @@ async fn main() -> Result<(), BoxError> {
         std::future::pending(),
     ));
 
-    println!("==> kubectl apply -f examples/");
-    print!("{}", kubectl(&cp, &repo, &["apply", "-f", "examples/"])?);
+    println!("==> applying examples/ (server-side apply)");
+    for applied in cp.apply_dir(&repo.join("examples")).await? {
+        println!("    {applied}");
+    }
     let deadline = Instant::now() + Duration::from_secs(60);
     let live: Api<LiveSnapshotTemplate> = Api::namespaced(client.clone(), "default");
     let vod: Api<VodAssetSnapshot> = Api::namespaced(client.clone(), "default");
@@ -151,22 +139,45 @@ async fn main() -> Result<(), BoxError> {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    println!("==> kubectl get lst,vas,msj");
-    for kind in ["lst", "vas", "msj"] {
-        print!("{}", kubectl(&cp, &repo, &["get", kind, "-o", "wide"])?);
-    }
+    println!("==> the objects, as `kubectl get lst,vas,msj` shows them");
     println!(
-        "\nThe control plane, simulator and operator keep running until Ctrl-C. In another shell:\n\n  export KUBECONFIG={}\n  kubectl get lst\n  kubectl describe lst live-every-10s\n  kubectl describe vas launch-video\n  kubectl describe msj launch-thumbnails\n  curl -s http://{SIM_ADDR}/admin/stats http://{VOD_ADDR}/admin/stats http://{MPS_ADDR}/admin/stats\n",
+        "{:<24} {:<32} {:<6} {:<16} MESSAGE",
+        "KIND", "NAME", "READY", "REASON"
+    );
+    print_rows(&live).await?;
+    print_rows(&vod).await?;
+    print_rows(&mps).await?;
+    println!(
+        "\nThe control plane, simulators and operator keep running until Ctrl-C. In another shell:\n\n  export KUBECONFIG={}\n  kubectl get lst,vas,msj\n  kubectl describe lst live-every-10s\n  kubectl describe vas launch-video\n  kubectl describe msj launch-thumbnails\n  curl -s http://{SIM_ADDR}/admin/stats http://{VOD_ADDR}/admin/stats http://{MPS_ADDR}/admin/stats\n\n  (any kubectl of 1.35-1.37 works; `tests/e2e/tools/build.sh kubectl` builds the pinned one)\n",
         cp.kubeconfig.display()
     );
-    if let Some(kubectl) = [tools.join("kubectl")].into_iter().find(|p| p.exists()) {
-        println!(
-            "  (a kubectl matching the API server is at {})\n",
-            kubectl.display()
-        );
-    }
     tokio::signal::ctrl_c().await?;
     println!("stopping");
+    Ok(())
+}
+
+/// One line per object: its kind, name and Ready condition.
+async fn print_rows<K: Managed>(api: &Api<K>) -> Result<(), BoxError> {
+    for o in api.list(&Default::default()).await?.items {
+        let ready = o.status().and_then(|s| {
+            s.managed()
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "Ready")
+                .cloned()
+        });
+        let (status, reason, message) = ready
+            .map(|c| (c.status, c.reason, c.message))
+            .unwrap_or_else(|| ("-".into(), "-".into(), String::new()));
+        println!(
+            "{:<24} {:<32} {:<6} {:<16} {}",
+            K::kind(&()),
+            o.name_any(),
+            status,
+            reason,
+            message
+        );
+    }
     Ok(())
 }
 
