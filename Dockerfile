@@ -5,8 +5,12 @@
 FROM rust:1.95-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends cmake && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# The commit `--version` prints (.git is not sent to the build): docker build --build-arg
+# LSO_GIT_COMMIT=$(git rev-parse --short=12 HEAD) .
+ARG LSO_GIT_COMMIT=unknown
+ENV LSO_GIT_COMMIT=$LSO_GIT_COMMIT
 # Dependencies first, so source edits do not rebuild them: the manifests with empty targets.
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY sim/Cargo.toml sim/
 RUN mkdir -p src sim/src/bin benches \
     && echo 'fn main() {}' > src/main.rs && touch src/lib.rs sim/src/lib.rs \

@@ -36,7 +36,13 @@ def query(args):
     for panel in dashboard["panels"]:
         series = []
         for target in panel.get("targets", []):
-            expr = target["expr"].replace("$__rate_interval", RATE_INTERVAL)
+            # The namespace and shard variables at "All".
+            expr = (
+                target["expr"]
+                .replace("$__rate_interval", RATE_INTERVAL)
+                .replace("$namespace", ".*")
+                .replace("$shard", ".*")
+            )
             params = urllib.parse.urlencode(
                 {"query": expr, "start": args.start, "end": args.end, "step": "1"}
             )

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates every generated file: crds/*.yaml (one per kind) from the Rust types, the Helm
-# chart's copy of them, and the plain manifests in deploy/base (the chart rendered with its
-# default values). CI runs this and fails on any difference.
+# chart's copy of them, the chart's README (helm-docs, from the values.yaml comments), and the
+# plain manifests in deploy/base (the chart rendered with its default values). CI runs this and
+# fails on any difference.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d /usr/local/go/bin ] && export PATH="/usr/local/go/bin:$PATH"
@@ -19,3 +20,6 @@ helm="$(tests/e2e/tools/build.sh)/helm"
     | sed -e 's/app.kubernetes.io\/managed-by: Helm/app.kubernetes.io\/managed-by: kustomize/' \
           -e '/helm.sh\/chart:/d' -e '/^# Source: /d'
 } > deploy/base/operator.yaml
+
+docs="$(scripts/tools/build.sh helm-docs)/helm-docs"
+"$docs" --chart-search-root "$chart" --template-files README.md.gotmpl --log-level warning

@@ -11,10 +11,21 @@ pub enum ObserveMode {
     PerObject,
 }
 
+/// The crate version and the commit it was built from (`build.rs`), for `--version`.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("LSO_GIT_COMMIT"),
+    ")"
+);
+
 #[derive(Parser, Debug)]
 #[command(
-    version,
-    about = "Keeps Huawei Cloud Live snapshot templates equal to LiveSnapshotTemplate objects"
+    name = "live-snapshot-operator",
+    version = VERSION,
+    about = "Keeps Huawei Cloud Live snapshot templates, VOD asset snapshots and Alibaba Cloud MPS \
+             snapshot jobs equal to their Kubernetes objects; validates, plans and imports their \
+             manifests. Also a kubectl plugin when installed as kubectl-lso."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -43,6 +54,25 @@ pub enum Command {
     /// Write manifests for the templates that exist upstream, ready to commit: adoption set,
     /// deletionPolicy Orphan, callback keys replaced by a Secret reference to fill in.
     Import(ImportArgs),
+    /// Print a completion script for a shell, e.g.
+    /// `live-snapshot-operator completions bash > /etc/bash_completion.d/live-snapshot-operator`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// GET a health endpoint and exit 0 when it answers 2xx, 1 otherwise: the chart's `helm
+    /// test` Pod runs it from the operator image, which has no shell and no curl.
+    Probe(ProbeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ProbeArgs {
+    /// The URL to GET (plain http: the operator's health port).
+    #[arg(long, default_value = "http://127.0.0.1:8080/readyz")]
+    pub url: String,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 5)]
+    pub timeout_seconds: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use kube::CustomResourceExt;
-use live_snapshot_operator::cli::{Cli, Command, ObserveMode, RunArgs};
+use live_snapshot_operator::cli::{Cli, Command, ObserveMode, ProbeArgs, RunArgs};
 use live_snapshot_operator::clouds::huawei::{Auth, Credentials};
 use live_snapshot_operator::core::credentials::{AuthFiles, CloudDefaults};
 use live_snapshot_operator::core::metrics::Metrics;
@@ -48,12 +48,46 @@ async fn main() -> std::process::ExitCode {
         Command::Validate(args) => gitops_cmd::validate(&args).map_err(MainError::from),
         Command::Plan(args) => gitops_cmd::plan(&args).await.map_err(MainError::from),
         Command::Import(args) => gitops_cmd::import(&args).await.map_err(MainError::from),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(
+                shell,
+                &mut cmd,
+                "live-snapshot-operator",
+                &mut std::io::stdout(),
+            );
+            Ok(0)
+        }
+        Command::Probe(args) => probe(&args).await,
     };
     match result {
         Ok(code) => std::process::ExitCode::from(code),
         Err(e) => {
             eprintln!("live-snapshot-operator: {e}");
             std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// One GET of a health endpoint: 0 on 2xx, 1 (with the reason on stderr) otherwise.
+async fn probe(args: &ProbeArgs) -> Result<u8, MainError> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(args.timeout_seconds))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| MainError::Config(format!("probe client: {e}")))?;
+    match client.get(&args.url).send().await {
+        Ok(answer) if answer.status().is_success() => {
+            println!("{} {}", args.url, answer.status());
+            Ok(0)
+        }
+        Ok(answer) => {
+            eprintln!("{} answered {}", args.url, answer.status());
+            Ok(1)
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", args.url);
+            Ok(1)
         }
     }
 }
@@ -188,7 +222,7 @@ async fn run_operator(args: RunArgs) -> Result<(), MainError> {
         kinds: args.kinds.clone(),
     };
     let client = kube::Client::try_default().await?;
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(Metrics::for_shard(args.shard));
     let (ready_tx, ready_rx) = tokio::sync::watch::channel(false);
     let listener = tokio::net::TcpListener::bind(args.http_addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "serving /healthz, /readyz and /metrics");

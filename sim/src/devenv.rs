@@ -235,6 +235,38 @@ impl ControlPlane {
         self.wait_ready().await
     }
 
+    /// Starts kube-controller-manager with only the named controllers (for example
+    /// `clusterrole-aggregation`, which fills the built-in admin/edit/view roles from the
+    /// ClusterRoles labelled to aggregate into them), stopped with the control plane. Nothing
+    /// is served: it only watches and writes through the admin kubeconfig.
+    pub fn start_controller_manager(&self, controllers: &str) -> Result<(), DevEnvError> {
+        let mut children = self.children_mut();
+        if children
+            .iter()
+            .any(|(n, _)| *n == "kube-controller-manager")
+        {
+            return Ok(());
+        }
+        let binary = self.tools.join("kube-controller-manager");
+        if !binary.exists() {
+            return Err(DevEnvError::Build(format!(
+                "{} is missing: tests/e2e/tools/build.sh builds it",
+                binary.display()
+            )));
+        }
+        let child = spawn(
+            Command::new(binary)
+                .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
+                .arg(format!("--controllers={controllers}"))
+                .arg("--leader-elect=false")
+                .arg("--secure-port=0")
+                .arg("--use-service-account-credentials=false"),
+            &self.dir.path().join("kube-controller-manager.log"),
+        )?;
+        children.push(("kube-controller-manager", child));
+        Ok(())
+    }
+
     async fn wait_ready(&self) -> Result<(), DevEnvError> {
         let (token, ca_pem) = (self.token.as_str(), self.ca_pem.as_str());
         let deadline = Instant::now() + Duration::from_secs(90);

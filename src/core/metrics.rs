@@ -70,6 +70,12 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
+        Self::for_shard(None)
+    }
+
+    /// The metrics of a process serving `shard` (None: every object). The leader gauge carries
+    /// the shard, so an alert can tell a shard without a leader while another shard has one.
+    pub fn for_shard(shard: Option<crate::core::shard::Shard>) -> Self {
         let mut registry = Registry::with_prefix("live_snapshot_operator");
         let reconciles = Family::<ResultLabels, Counter>::default();
         registry.register(
@@ -128,7 +134,14 @@ impl Metrics {
             in_flight.clone(),
         );
         let leader = Gauge::default();
-        registry.register(
+        let leader_registry = match shard {
+            Some(shard) => registry.sub_registry_with_label((
+                std::borrow::Cow::Borrowed("shard"),
+                std::borrow::Cow::Owned(shard.index.to_string()),
+            )),
+            None => &mut registry,
+        };
+        leader_registry.register(
             "leader",
             "1 while this process runs the controller (leads, or runs without election), else 0",
             leader.clone(),

@@ -6,6 +6,7 @@
 //! `LSO_E2E_LOG=1` also prints the operator's logs.
 
 mod admission;
+mod distribution;
 mod gitops;
 mod harness;
 mod image;
@@ -58,6 +59,8 @@ fn main() -> std::process::ExitCode {
         product::examples_apply_and_show_ready,
         install::chart_lint_template_and_schema,
         install::helm_install_rbac_leader_failover_and_metrics,
+        distribution::cli_is_a_kubectl_plugin_with_completions_and_version,
+        distribution::chart_packages_with_overrides_and_aggregated_roles,
         image::image_builds_reproducibly_and_runs_as_the_chart_runs_it,
         observability::dashboard_and_alerts_query_only_exported_metrics,
         observability::alert_rules_pass_promtool,

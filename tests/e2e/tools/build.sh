@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# Builds the pinned control-plane tools (etcd, kube-apiserver, kubectl, helm) once into a
-# cache outside the clone, keyed by go.mod/go.sum, and prints the directory holding them.
+# Builds the pinned control-plane tools (etcd, kube-apiserver, kube-controller-manager, kubectl,
+# helm) once into a cache outside the clone, keyed by go.mod/go.sum, and prints the directory
+# holding them.
 # Idempotent: a second run with unchanged pins does nothing.
 #
-#   tests/e2e/tools/build.sh                      # all four (the test suite)
+#   tests/e2e/tools/build.sh                      # all five (the test suite)
 #   tests/e2e/tools/build.sh etcd kube-apiserver  # only these (the quick start)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 key=$(cat "$here/go.mod" "$here/go.sum" | sha256sum | cut -c1-16)
 cache=${LSO_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/live-snapshot-operator/tools}
 out="$cache/$key"
-all=(etcd kube-apiserver kubectl helm)
+all=(etcd kube-apiserver kube-controller-manager kubectl helm)
 if [ $# -gt 0 ]; then tools=("$@"); else tools=("${all[@]}"); fi
 have_all=1
 for t in "${tools[@]}"; do [ -x "$out/$t" ] || have_all=0; done
@@ -45,10 +46,11 @@ wait_for() { # pid seconds: 0 once the process has ended, 1 if still running aft
   return 1
 }
 for t in "${tools[@]}"; do
-  case "$t" in etcd|kube-apiserver|kubectl|helm) ;; *) echo "unknown tool $t (one of ${all[*]})" >&2; exit 2 ;; esac
+  case "$t" in etcd|kube-apiserver|kube-controller-manager|kubectl|helm) ;; *) echo "unknown tool $t (one of ${all[*]})" >&2; exit 2 ;; esac
 done
 build etcd go.etcd.io/etcd/server/v3
 build helm helm.sh/helm/v3/cmd/helm
 build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$ld"
+build kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$ld"
 build kubectl k8s.io/kubernetes/cmd/kubectl "$ld"
 echo "$out"

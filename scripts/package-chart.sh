@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Packages the Helm chart into dist/live-snapshot-operator-<version>.tgz with the pinned helm,
+# after linting it strictly. Prints the archive's path.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -d /usr/local/go/bin ] && export PATH="/usr/local/go/bin:$PATH"
+helm="$(tests/e2e/tools/build.sh helm)/helm"
+chart=charts/live-snapshot-operator
+"$helm" lint --strict "$chart" >&2
+mkdir -p dist
+out=$("$helm" package "$chart" -d dist)
+echo "$out" >&2
+echo "dist/$(sed -n 's/^version: //p' "$chart/Chart.yaml" | sed 's/^/live-snapshot-operator-/;s/$/.tgz/')"
