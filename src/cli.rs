@@ -81,13 +81,31 @@ pub enum OutputFormat {
     Json,
 }
 
+/// How `validate` reports: for people, for programs, or for CI systems.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// One line per problem: `file:document: Kind/name: field: message`.
+    Text,
+    /// The verdict as JSON.
+    Json,
+    /// A JUnit XML report: one test case per object (GitLab, Jenkins, most CI systems).
+    Junit,
+    /// GitHub Actions workflow commands: an error annotation per problem.
+    Github,
+}
+
 #[derive(Args, Debug)]
 pub struct ValidateArgs {
     /// Files or directories (searched recursively for .yaml, .yml, .json), or - for stdin.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    /// Validate against the CustomResourceDefinitions in this file (or directory) instead of
+    /// the ones built in, e.g. the CRDs a cluster runs: `kubectl get crd -o yaml > crds.yaml`.
+    /// Repeatable.
+    #[arg(long = "crd", value_name = "FILE")]
+    pub crd: Vec<PathBuf>,
+    #[arg(long, short, value_enum, default_value_t = ReportFormat::Text)]
+    pub output: ReportFormat,
 }
 
 /// Read-only cloud access for `plan` and `import`: the same variables as `run`.

@@ -3,8 +3,8 @@
 
 use std::io::IsTerminal;
 
-use live_snapshot_operator::cli::{ImportArgs, OutputFormat, PlanArgs, ValidateArgs};
-use live_snapshot_operator::gitops::{cloud, import, manifests, plan, validate};
+use live_snapshot_operator::cli::{ImportArgs, OutputFormat, PlanArgs, ReportFormat, ValidateArgs};
+use live_snapshot_operator::gitops::{cloud, import, manifests, plan, report, validate};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
@@ -21,6 +21,10 @@ pub enum CommandError {
     },
     #[error("{0}")]
     Encode(String),
+    #[error(transparent)]
+    Schema(#[from] validate::SchemaError),
+    #[error("--crd {path}: {reason}")]
+    Crd { path: String, reason: String },
 }
 
 fn json<T: serde::Serialize>(v: &T) -> Result<String, CommandError> {
@@ -40,12 +44,64 @@ fn progress(what: &'static str) -> impl Fn(usize, usize) + Send + Sync {
     }
 }
 
+/// The kinds to validate against: those of the `--crd` files (every CustomResourceDefinition
+/// document in them), or the ones this build installs.
+fn kinds(crd_files: &[std::path::PathBuf]) -> Result<Vec<validate::ServedKind>, CommandError> {
+    if crd_files.is_empty() {
+        return Ok(validate::served_kinds());
+    }
+    let mut crds = Vec::new();
+    for doc in manifests::read(crd_files)? {
+        if doc.value["kind"] != "CustomResourceDefinition" {
+            continue;
+        }
+        let crd = serde_json::from_value(doc.value).map_err(|e| CommandError::Crd {
+            path: format!("{}:{}", doc.source, doc.index),
+            reason: e.to_string(),
+        })?;
+        crds.push(crd);
+    }
+    if crds.is_empty() {
+        return Err(CommandError::Crd {
+            path: crd_files
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            reason: "no CustomResourceDefinition in these files".into(),
+        });
+    }
+    Ok(validate::kinds_of(&crds)?)
+}
+
 pub fn validate(args: &ValidateArgs) -> Result<u8, CommandError> {
-    let docs = manifests::read(&args.paths)?;
-    let verdict = validate::validate(&docs);
+    let kinds = kinds(&args.crd)?;
+    let (docs, unreadable) = manifests::read_lenient(&args.paths)?;
+    let mut verdict = validate::validate_with(&kinds, &docs);
+    // A file that is not YAML is reported, and the others are still checked.
+    for e in unreadable {
+        let (source, document, message) = match e {
+            manifests::ReadError::Yaml {
+                path,
+                index,
+                source,
+            } => (path, index, format!("not YAML, skipped: {source}")),
+            manifests::ReadError::Io { path, source } => (path, 0, source.to_string()),
+        };
+        verdict.findings.push(validate::Finding {
+            source,
+            document,
+            kind: String::new(),
+            name: String::new(),
+            field: String::new(),
+            message,
+        });
+    }
     match args.output {
-        OutputFormat::Json => println!("{}", json(&verdict)?),
-        OutputFormat::Text => {
+        ReportFormat::Json => println!("{}", json(&verdict)?),
+        ReportFormat::Junit => print!("{}", report::junit(&verdict)),
+        ReportFormat::Github => print!("{}", report::github(&verdict)),
+        ReportFormat::Text => {
             for f in &verdict.findings {
                 println!("{f}");
             }
@@ -119,9 +175,9 @@ pub async fn import(args: &ImportArgs) -> Result<u8, CommandError> {
     let mut invalid = 0;
     // The Live kind's schema, generated once for every manifest written.
     let kinds = validate::served_kinds();
-    let schema = kinds.first().map(|k| &k.schema);
+    let live = kinds.iter().find(|k| k.kind == "LiveSnapshotTemplate");
     for (name, obj) in &objects {
-        let problems = schema.map(|s| validate::check(s, obj)).unwrap_or_default();
+        let problems = live.map(|k| validate::check(k, obj)).unwrap_or_default();
         for (field, message) in problems {
             invalid += 1;
             eprintln!(

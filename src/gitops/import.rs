@@ -163,6 +163,6 @@ mod tests {
         without_key.auth_key = None;
         assert!(diff(&desired(&spec, None), &without_key).is_empty());
         let kinds = crate::gitops::validate::served_kinds();
-        assert!(crate::gitops::validate::check(&kinds[0].schema, &m).is_empty());
+        assert!(crate::gitops::validate::check(&kinds[0], &m).is_empty());
     }
 }

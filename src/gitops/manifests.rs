@@ -32,6 +32,17 @@ pub enum ReadError {
 
 /// Every document of every path, in a stable order (directories sorted by name).
 pub fn read(paths: &[PathBuf]) -> Result<Vec<Document>, ReadError> {
+    let (docs, mut unreadable) = read_lenient(paths)?;
+    match unreadable.is_empty() {
+        true => Ok(docs),
+        false => Err(unreadable.remove(0)),
+    }
+}
+
+/// Like `read`, but a file that is not YAML is returned beside the documents instead of ending
+/// the run: one broken file in a repository should not hide the findings of all the others.
+/// A path that cannot be read at all is still an error.
+pub fn read_lenient(paths: &[PathBuf]) -> Result<(Vec<Document>, Vec<ReadError>), ReadError> {
     let mut files = Vec::new();
     for p in paths {
         if p.as_os_str() == "-" {
@@ -41,6 +52,7 @@ pub fn read(paths: &[PathBuf]) -> Result<Vec<Document>, ReadError> {
         }
     }
     let mut docs = Vec::new();
+    let mut unreadable = Vec::new();
     for f in files {
         let (source, text) = if f.as_os_str() == "-" {
             let mut s = String::new();
@@ -58,9 +70,12 @@ pub fn read(paths: &[PathBuf]) -> Result<Vec<Document>, ReadError> {
             })?;
             (f.display().to_string(), s)
         };
-        docs.extend(parse(&source, &text)?);
+        match parse(&source, &text) {
+            Ok(parsed) => docs.extend(parsed),
+            Err(e) => unreadable.push(e),
+        }
     }
-    Ok(docs)
+    Ok((docs, unreadable))
 }
 
 /// The documents of one text; empty documents (a trailing `---`) are skipped but counted, so

@@ -6,4 +6,5 @@ pub mod cloud;
 pub mod import;
 pub mod manifests;
 pub mod plan;
+pub mod report;
 pub mod validate;

@@ -201,50 +201,101 @@ pub async fn validate_agrees_with_the_api_server(shared: Arc<Shared>) {
     use live_snapshot_operator::gitops::{manifests, validate};
     let s = Scenario::new(shared.clone(), "gitops-validate").await;
     let repo = &shared.repo;
-    let sources = [
+    let kinds = validate::served_kinds();
+    // The hand-written corpus: each case with the verdict it must get.
+    let mut cases: Vec<(String, Value, Option<bool>)> = Vec::new();
+    for (path, want_valid) in [
         (repo.join("examples"), true),
         (repo.join("tests/gitops/valid.yaml"), true),
         (repo.join("tests/gitops/invalid.yaml"), false),
-    ];
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut checked = 0;
-    for (path, want_valid) in sources {
-        let docs = manifests::read(std::slice::from_ref(&path)).expect("corpus reads");
-        for doc in docs {
-            let verdict = validate::validate(std::slice::from_ref(&doc));
-            if verdict.checked == 0 {
-                continue; // a Secret beside an example
-            }
-            checked += 1;
-            let file = dir.path().join(format!("doc-{checked}.yaml"));
-            std::fs::write(&file, serde_yaml::to_string(&doc.value).unwrap()).unwrap();
-            let (accepted, server) = s.kubectl(&[
-                "create",
-                "--dry-run=server",
-                "--validate=strict",
-                "-f",
-                &file.display().to_string(),
-            ]);
-            let ours = verdict.findings.is_empty();
-            let at = format!("{}:{}", doc.source, doc.index);
-            assert_eq!(
-                ours, accepted,
-                "{at}: validate says {:?}, the API server says {server:?}",
-                verdict.findings
-            );
-            assert_eq!(ours, want_valid, "{at}: {:?}", verdict.findings);
-            if let Some(first) = verdict.findings.first()
-                && !first.field.is_empty()
+    ] {
+        for doc in manifests::read(std::slice::from_ref(&path)).expect("corpus reads") {
+            if doc.value["apiVersion"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("live.snapshot.dev/"))
             {
-                let field = first.field.trim_start_matches("metadata.");
-                assert!(
-                    server.contains(field),
-                    "{at}: the server does not name {field}: {server}"
-                );
+                cases.push((
+                    format!("{}:{}", doc.source, doc.index),
+                    doc.value,
+                    Some(want_valid),
+                ));
             }
         }
     }
-    assert!(checked >= 35, "only {checked} manifests compared");
+    // Generated from the CRDs: both sides of every bound (minimum, maximum, lengths, item
+    // counts) and every enum, on each valid manifest of the corpus as a base.
+    let bases: Vec<Value> = cases
+        .iter()
+        .filter(|(_, _, want)| *want == Some(true))
+        .map(|(_, v, _)| v.clone())
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    for base in &bases {
+        let Some(kind) = kinds.iter().find(|k| k.kind == base["kind"]) else {
+            continue;
+        };
+        for (what, case) in bound_cases(&kind.schema["properties"]["spec"], base) {
+            if seen.insert(case.to_string()) {
+                cases.push((format!("{} {what}", kind.kind), case, None));
+            }
+        }
+    }
+
+    let mut per_kind = std::collections::BTreeMap::<String, (usize, usize)>::new();
+    let mut messages = std::collections::BTreeSet::new();
+    for (at, value, want_valid) in &cases {
+        let doc = manifests::Document {
+            source: at.clone(),
+            index: 0,
+            value: value.clone(),
+        };
+        let verdict = validate::validate(std::slice::from_ref(&doc));
+        let ours = verdict.findings.is_empty();
+        let (accepted, server) = dry_run_create(&s, value).await;
+        assert_eq!(
+            ours, accepted,
+            "{at}: validate says {:?}, the API server says {server:?}\n{value}",
+            verdict.findings
+        );
+        if let Some(want) = want_valid {
+            assert_eq!(ours, *want, "{at}: {:?}", verdict.findings);
+        }
+        if let Some(first) = verdict.findings.first()
+            && !first.field.is_empty()
+        {
+            let field = first.field.trim_start_matches("metadata.");
+            assert!(
+                server.contains(field),
+                "{at}: the server does not name {field}: {server}"
+            );
+        }
+        let entry = per_kind
+            .entry(value["kind"].as_str().unwrap_or_default().to_string())
+            .or_default();
+        if ours {
+            entry.0 += 1;
+        } else {
+            entry.1 += 1;
+        }
+        messages.extend(verdict.findings.iter().map(|f| f.message.clone()));
+    }
+    println!(
+        "validate agrees with the API server on {} cases: {per_kind:?} (valid, refused) per kind, {} distinct findings",
+        cases.len(),
+        messages.len()
+    );
+    assert!(
+        cases.len() >= 100,
+        "only {} manifests compared",
+        cases.len()
+    );
+    for kind in ["LiveSnapshotTemplate", "VodAssetSnapshot", "MpsSnapshotJob"] {
+        let (valid, refused) = per_kind.get(kind).copied().unwrap_or_default();
+        assert!(
+            valid >= 3 && refused >= 5,
+            "{kind}: {valid} valid, {refused} refused"
+        );
+    }
 
     // The command itself, as CI runs it: exit codes and machine output.
     let bin = env!("CARGO_BIN_EXE_live-snapshot-operator");
@@ -271,6 +322,70 @@ pub async fn validate_agrees_with_the_api_server(shared: Arc<Shared>) {
         v["checked"].as_u64().unwrap(),
         "every invalid document is named"
     );
+
+    // A repository with a broken file, a near miss of the API group and a valid object: the
+    // broken file is reported and skipped, the typo is an error, the rest is still checked.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("broken.yaml"), "kind: [unclosed\n").unwrap();
+    std::fs::write(
+        dir.path().join("typo.yaml"),
+        "apiVersion: live.snapshots.dev/v1alpha1\nkind: LiveSnapshotTemplate\nmetadata: {name: typo}\nspec: {}\n",
+    )
+    .unwrap();
+    std::fs::copy(repo.join("examples/basic.yaml"), dir.path().join("ok.yaml")).unwrap();
+    let d = dir.path().display().to_string();
+    let out = run(&["validate", &d]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        text.contains("broken.yaml:1: not YAML, skipped")
+            && text.contains("did you mean \"live.snapshot.dev\"")
+            && !text.contains("ok.yaml"),
+        "{text}"
+    );
+    let out = run(&["validate", "--output", "junit", &d]);
+    let junit = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        junit.starts_with("<?xml")
+            && junit.contains("tests=\"3\" failures=\"2\"")
+            && junit.contains("LiveSnapshotTemplate/live-every-10s (document 1)\"></testcase>"),
+        "{junit}"
+    );
+    let out = run(&["validate", "--output", "github", &d]);
+    let github = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        github
+            .lines()
+            .filter(|l| l.starts_with("::error file="))
+            .count(),
+        2,
+        "{github}"
+    );
+
+    // --crd: the rules of the CRD a cluster runs, not the built-in ones. An older CRD that
+    // allowed a 1-second interval accepts what the built-in one refuses.
+    let crd_file = dir.path().join("crd.yaml");
+    let crd = std::fs::read_to_string(repo.join("crds/livesnapshottemplates.yaml"))
+        .unwrap()
+        .replacen("minimum: 5.0", "minimum: 1.0", 1);
+    assert!(
+        crd.contains("minimum: 1.0"),
+        "the interval's minimum is in the CRD"
+    );
+    std::fs::write(&crd_file, crd).unwrap();
+    let fast = dir.path().join("fast");
+    std::fs::create_dir(&fast).unwrap();
+    std::fs::write(
+        fast.join("fast.yaml"),
+        std::fs::read_to_string(repo.join("examples/basic.yaml"))
+            .unwrap()
+            .replace("timeInterval: 10", "timeInterval: 2"),
+    )
+    .unwrap();
+    let f = fast.display().to_string();
+    assert_eq!(run(&["validate", &f]).status.code(), Some(1));
+    let out = run(&["validate", "--crd", &crd_file.display().to_string(), &f]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
 }
 
 /// Runs the operator binary's GitOps subcommands against the scenario's simulator.
@@ -467,4 +582,104 @@ pub async fn import_plan_and_adopt_round_trip(shared: Arc<Shared>) {
     assert_eq!(code, Some(0), "nothing will be written: {plan}");
     assert!(plan.contains("! adoption refused"), "{plan}");
     assert_eq!(s.writes(), 0, "plans only read");
+}
+
+/// `kubectl create --dry-run=server --validate=strict`, through the admin client: whether the
+/// API server admits `obj`, and its message when not.
+async fn dry_run_create(s: &Scenario, obj: &Value) -> (bool, String) {
+    let api_version = obj["apiVersion"].as_str().unwrap_or_default();
+    let plural = match obj["kind"].as_str().unwrap_or_default() {
+        "LiveSnapshotTemplate" => "livesnapshottemplates",
+        "VodAssetSnapshot" => "vodassetsnapshots",
+        "MpsSnapshotJob" => "mpssnapshotjobs",
+        other => return (false, format!("no resource for kind {other}")),
+    };
+    let url = format!(
+        "/apis/{api_version}/namespaces/{}/{plural}?dryRun=All&fieldValidation=Strict",
+        s.ns
+    );
+    let request = http::Request::post(url)
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(obj).unwrap())
+        .unwrap();
+    match s.client.request_text(request).await {
+        Ok(_) => (true, String::new()),
+        Err(kube::Error::Api(e)) => (false, e.message),
+        Err(e) => panic!("dry run of {obj}: {e}"),
+    }
+}
+
+/// Manifests that put one field of `base`'s spec on each side of each bound its schema
+/// states, named for what they try. Only fields whose parent object `base` has are tried, so
+/// each case differs from a valid manifest in one place.
+fn bound_cases(spec_schema: &Value, base: &Value) -> Vec<(String, Value)> {
+    fn walk(schema: &Value, at: &[String], base: &Value, out: &mut Vec<(String, Value)>) {
+        let Some(props) = schema["properties"].as_object() else {
+            return;
+        };
+        let parent = at.iter().fold(base, |v, k| &v[k.as_str()]);
+        if !parent.is_object() {
+            return;
+        }
+        for (name, sub) in props {
+            let mut path = at.to_vec();
+            path.push(name.clone());
+            let label = path.join(".");
+            let mut try_value = |what: String, v: Value| {
+                let mut case = base.clone();
+                let mut node = &mut case;
+                for k in &path[..path.len() - 1] {
+                    node = &mut node[k.as_str()];
+                }
+                node[name.as_str()] = v;
+                out.push((format!("{label} {what}"), case));
+            };
+            if let Some(values) = sub["enum"].as_array() {
+                for v in values {
+                    try_value(format!("= {v}"), v.clone());
+                }
+                try_value("= not in the enum".into(), json!("NotAnEnumValue"));
+            }
+            for (key, delta) in [("minimum", -1i64), ("maximum", 1)] {
+                if let Some(bound) = sub[key].as_i64() {
+                    try_value(format!("= {key} {bound}"), json!(bound));
+                    try_value(format!("= {key} {bound} {delta:+}"), json!(bound + delta));
+                }
+            }
+            for (key, delta) in [("minLength", -1i64), ("maxLength", 1)] {
+                if let Some(bound) = sub[key].as_i64() {
+                    for len in [bound, bound + delta] {
+                        if (0..=4096).contains(&len) {
+                            let v = "a".repeat(len as usize);
+                            try_value(format!("length {len} ({key} {bound})"), json!(v));
+                        }
+                    }
+                }
+            }
+            for (key, delta) in [("minItems", -1i64), ("maxItems", 1)] {
+                if let Some(bound) = sub[key].as_i64() {
+                    for len in [bound, bound + delta] {
+                        if (0..=1000).contains(&len) {
+                            // Distinct items, in range for the bounds of the items themselves.
+                            let item = &sub["items"];
+                            let low = item["minimum"].as_i64().unwrap_or(0);
+                            let items: Vec<Value> = (0..len)
+                                .map(|i| match item["type"].as_str() {
+                                    Some("string") => json!(format!("item{i}")),
+                                    _ => json!(low + i),
+                                })
+                                .collect();
+                            try_value(format!("{len} items ({key} {bound})"), json!(items));
+                        }
+                    }
+                }
+            }
+            if sub["type"] == "object" {
+                walk(sub, &path, base, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(spec_schema, &["spec".to_string()], base, &mut out);
+    out
 }
