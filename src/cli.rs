@@ -43,6 +43,10 @@ pub enum Command {
         /// Directory to write the files into instead of standard output.
         #[arg(long)]
         output_dir: Option<PathBuf>,
+        /// Also write each kind's JSON schema into this directory, in kubeconform's
+        /// `{kind}_{version}.json` layout (kind in lower case).
+        #[arg(long)]
+        json_schema_dir: Option<PathBuf>,
     },
     /// Check manifests offline with the rules the API server applies at admission (schema and
     /// CEL) for every kind this operator serves. Exit 1 when any object is invalid.

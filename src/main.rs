@@ -43,7 +43,12 @@ enum MainError {
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Crd { output_dir } => print_crds(output_dir).map(|()| 0),
+        Command::Crd {
+            output_dir,
+            json_schema_dir,
+        } => print_crds(output_dir)
+            .and_then(|()| write_json_schemas(json_schema_dir))
+            .map(|()| 0),
         Command::Run(args) => run(*args).await.map(|()| 0),
         Command::Validate(args) => gitops_cmd::validate(&args).map_err(MainError::from),
         Command::Plan(args) => gitops_cmd::plan(&args).await.map_err(MainError::from),
@@ -90,6 +95,20 @@ async fn probe(args: &ProbeArgs) -> Result<u8, MainError> {
             Ok(1)
         }
     }
+}
+
+/// kubeconform's schemas of every kind: `{kind}_{version}.json`.
+fn write_json_schemas(dir: Option<std::path::PathBuf>) -> Result<(), MainError> {
+    let Some(dir) = dir else { return Ok(()) };
+    std::fs::create_dir_all(&dir)?;
+    for kind in live_snapshot_operator::gitops::validate::served_kinds() {
+        let version = kind.api_version.rsplit('/').next().unwrap_or_default();
+        let file = dir.join(format!("{}_{version}.json", kind.kind.to_lowercase()));
+        let text = serde_json::to_string_pretty(&kind.kubeconform_schema())
+            .map_err(|e| MainError::Config(format!("encoding {}: {e}", file.display())))?;
+        std::fs::write(file, text + "\n")?;
+    }
+    Ok(())
 }
 
 /// Every kind's CRD: to standard output as one multi-document stream, or one file per kind.

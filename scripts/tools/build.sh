@@ -2,10 +2,12 @@
 # Builds a Go tool pinned in this folder's go.mod (tool directives, with go.sum) once into a
 # cache outside the clone, keyed by the pins, and prints the directory holding it.
 #   scripts/tools/build.sh helm-docs   the chart's README from values.yaml (scripts/generate.sh)
+#   scripts/tools/build.sh kubeconform the schema validator GitOps pipelines run (tests/e2e/gitops.rs)
 set -euo pipefail
 tool=${1:?usage: build.sh TOOL}
 case "$tool" in
   helm-docs) pkg=github.com/norwoodj/helm-docs/cmd/helm-docs ;;
+  kubeconform) pkg=github.com/yannh/kubeconform/cmd/kubeconform ;;
   *) echo "unknown tool: $tool" >&2; exit 2 ;;
 esac
 here=$(cd "$(dirname "$0")" && pwd)

@@ -47,8 +47,41 @@ pub struct ServedKind {
     pub api_version: String,
     pub kind: String,
     pub schema: Value,
-    /// The structural schema as JSON Schema, compiled once.
+    /// The structural schema as the JSON Schema that is checked (see `json_schema`).
+    pub json_schema: Value,
+    /// `json_schema`, compiled once.
     structural: jsonschema::Validator,
+}
+
+impl ServedKind {
+    /// Whether `obj` passes the structural schema alone (no CEL rule): what a JSON-schema
+    /// tool such as kubeconform can tell with the schemas of `kubeconform_schema`.
+    pub fn structurally_valid(&self, obj: &Value) -> bool {
+        let mut object = obj.clone();
+        if let Some(map) = object.as_object_mut() {
+            map.remove("status");
+            if let Some(spec) = map.get("spec") {
+                let spec = admitted(&self.schema["properties"]["spec"], spec);
+                map.insert("spec".into(), spec);
+            }
+        }
+        self.structural.is_valid(&object)
+    }
+
+    /// The schema in the form kubeconform and similar tools load (`{kind}_{version}.json`):
+    /// the structural schema, with apiVersion and kind pinned to this kind.
+    pub fn kubeconform_schema(&self) -> Value {
+        let mut schema = self.json_schema.clone();
+        schema["properties"]["apiVersion"] =
+            serde_json::json!({"type": "string", "enum": [self.api_version]});
+        schema["properties"]["kind"] = serde_json::json!({"type": "string", "enum": [self.kind]});
+        schema["$schema"] = serde_json::json!("http://json-schema.org/draft-04/schema#");
+        schema["description"] = serde_json::json!(format!(
+            "{} {}: the structural schema of its CRD. CEL rules (x-kubernetes-validations) are not expressed here: `live-snapshot-operator validate` checks them.",
+            self.api_version, self.kind
+        ));
+        schema
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +151,7 @@ pub fn kinds_of(crds: &[CustomResourceDefinition]) -> Result<Vec<ServedKind>, Sc
                 api_version: format!("{group}/{}", v.name),
                 kind: kind.clone(),
                 schema,
+                json_schema: root,
                 structural,
             });
         }

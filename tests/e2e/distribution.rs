@@ -169,11 +169,21 @@ pub async fn chart_packages_with_overrides_and_aggregated_roles(shared: Arc<Shar
 
     // Name overrides, linted strictly and rendered.
     for set in ["nameOverride=snap", "fullnameOverride=media-snap"] {
-        let (ok, out) = run(cp.helm().args(["lint", "--strict", &archive, "--set", set]));
+        let (ok, out) = run(cp.helm().args([
+            "lint",
+            "--strict",
+            "--kube-version",
+            crate::harness::KUBE_VERSION,
+            &archive,
+            "--set",
+            set,
+        ]));
         assert!(ok, "helm lint --strict --set {set}: {out}");
     }
     let (ok, out) = run(cp.helm().args([
         "template",
+        "--kube-version",
+        crate::harness::KUBE_VERSION,
         "lso",
         &archive,
         "-n",
@@ -190,6 +200,8 @@ pub async fn chart_packages_with_overrides_and_aggregated_roles(shared: Arc<Shar
     );
     let (ok, out) = run(cp.helm().args([
         "template",
+        "--kube-version",
+        crate::harness::KUBE_VERSION,
         "lso",
         &archive,
         "-n",

@@ -388,6 +388,95 @@ pub async fn validate_agrees_with_the_api_server(shared: Arc<Shared>) {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
 }
 
+/// kubeconform, built from its pinned module, reads the schemas `scripts/generate.sh` writes:
+/// it passes `examples/`, and on the invalid corpus it refuses exactly the cases the
+/// structural schema can express; the rest (CEL rules) only `validate` catches.
+pub async fn kubeconform_reads_the_generated_schemas(shared: Arc<Shared>) {
+    use live_snapshot_operator::gitops::{manifests, validate};
+    let repo = shared.repo.clone();
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new("bash")
+            .args(["scripts/tools/build.sh", "kubeconform"])
+            .current_dir(&repo)
+            .output()
+            .expect("build.sh runs");
+        assert!(out.status.success(), "{out:?}");
+        let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let kubeconform = std::path::Path::new(&dir).join("kubeconform");
+        let schemas = format!(
+            "{}/schemas/{{{{ .ResourceKind }}}}_{{{{ .ResourceAPIVersion }}}}.json",
+            repo.display()
+        );
+        let run = |args: &[&str], stdin: Option<&str>| {
+            let mut child = Command::new(&kubeconform)
+                .args(["-strict", "-summary", "-ignore-missing-schemas", "-schema-location"])
+                .arg(&schemas)
+                .args(args)
+                .current_dir(&repo)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("kubeconform runs");
+            if let Some(text) = stdin {
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(text.as_bytes())
+                    .unwrap();
+            }
+            drop(child.stdin.take());
+            let out = child.wait_with_output().unwrap();
+            (
+                out.status.success(),
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+            )
+        };
+        let (ok, out) = run(&["examples/"], None);
+        assert!(ok && out.contains("Valid: 5"), "kubeconform examples/: {out}");
+
+        let kinds = validate::served_kinds();
+        let docs = manifests::read(&[repo.join("tests/gitops/invalid.yaml")]).unwrap();
+        let (mut refused, mut only_validate) = (0, Vec::new());
+        for doc in &docs {
+            let Some(kind) = kinds.iter().find(|k| k.kind == doc.value["kind"]) else {
+                continue;
+            };
+            let text = serde_yaml::to_string(&doc.value).unwrap();
+            let (ok, out) = run(&["-"], Some(&text));
+            let expressible = !kind.structurally_valid(&doc.value);
+            assert_eq!(
+                !ok, expressible,
+                "document {}: kubeconform {} what the structural schema {}: {out}",
+                doc.index,
+                if ok { "passes" } else { "refuses" },
+                if expressible { "refuses" } else { "passes" }
+            );
+            if ok {
+                let findings = validate::validate(std::slice::from_ref(doc)).findings;
+                assert!(!findings.is_empty(), "validate refuses document {}", doc.index);
+                only_validate.push(format!("{}: {}", doc.index, findings[0]));
+            } else {
+                refused += 1;
+            }
+        }
+        println!(
+            "kubeconform refuses {refused} of {} invalid manifests; only validate catches {}:\n  {}",
+            refused + only_validate.len(),
+            only_validate.len(),
+            only_validate.join("\n  ")
+        );
+        assert!(refused >= 10, "kubeconform refused only {refused}");
+    })
+    .await
+    .unwrap();
+}
+
 /// Runs the operator binary's GitOps subcommands against the scenario's simulator.
 fn toolkit(s: &Scenario, args: &[&str], stdin: Option<&str>) -> (Option<i32>, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_live-snapshot-operator"));

@@ -23,6 +23,9 @@ pub const AK: &str = "E2EACCESSKEY0001";
 pub const SK: &str = "e2eSecretKey0123456789abcdefghijk";
 pub const PROJECT: &str = "e2eproject000000000000000000000a";
 pub const WAIT: Duration = Duration::from_secs(45);
+/// The Kubernetes version the pinned control plane runs; `helm template` and `helm lint` need it
+/// offline, since the chart states the oldest version it supports (kubeVersion).
+pub const KUBE_VERSION: &str = "1.36.3";
 
 pub struct Shared {
     pub cp: ControlPlane,

@@ -41,7 +41,13 @@ pub async fn chart_lint_template_and_schema(shared: Arc<Shared>) {
     ] {
         let (ok, out) = run(cp
             .helm()
-            .args(["lint", "--strict", CHART])
+            .args([
+                "lint",
+                "--strict",
+                "--kube-version",
+                crate::harness::KUBE_VERSION,
+                CHART,
+            ])
             .args(&extra)
             .current_dir(repo));
         assert!(ok, "helm lint {extra:?}: {out}");
@@ -49,6 +55,7 @@ pub async fn chart_lint_template_and_schema(shared: Arc<Shared>) {
     let (ok, out) = run(cp
         .helm()
         .args(["template", "lso", CHART, "-n", "lso"])
+        .args(["--kube-version", crate::harness::KUBE_VERSION])
         .current_dir(repo));
     assert!(ok, "{out}");
     let k = kinds(&out);
@@ -74,6 +81,8 @@ pub async fn chart_lint_template_and_schema(shared: Arc<Shared>) {
         .helm()
         .args([
             "template",
+            "--kube-version",
+            crate::harness::KUBE_VERSION,
             "lso",
             CHART,
             "-n",
@@ -134,6 +143,7 @@ pub async fn chart_lint_template_and_schema(shared: Arc<Shared>) {
         let (ok, out) = run(cp
             .helm()
             .args(["template", "lso", CHART, "--set", set])
+            .args(["--kube-version", crate::harness::KUBE_VERSION])
             .current_dir(repo));
         assert!(
             !ok && out.contains(want),

@@ -68,6 +68,7 @@ fn main() -> std::process::ExitCode {
         admission::invalid_manifests_are_refused,
         gitops::argo_cd_health_and_kstatus_read_every_state,
         gitops::validate_agrees_with_the_api_server,
+        gitops::kubeconform_reads_the_generated_schemas,
         gitops::import_plan_and_adopt_round_trip,
         reconcile::create_then_in_sync_without_writes,
         reconcile::update_on_spec_change_keeps_transition_time,
