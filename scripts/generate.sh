@@ -25,3 +25,6 @@ helm="$(tests/e2e/tools/build.sh)/helm"
 
 docs="$(scripts/tools/build.sh helm-docs)/helm-docs"
 "$docs" --chart-search-root "$chart" --template-files README.md.gotmpl --log-level warning
+
+# Argo CD: the health check and actions in its own layout, per kind, and the argocd-cm patch.
+scripts/argocd.sh

@@ -79,12 +79,6 @@ pub struct ProbeArgs {
     pub timeout_seconds: u64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    Text,
-    Json,
-}
-
 /// How `validate` reports: for people, for programs, or for CI systems.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
@@ -141,15 +135,32 @@ pub struct CloudArgs {
     pub upstream_timeout_seconds: u64,
 }
 
+/// How `plan` reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// One block per object, then a summary.
+    Text,
+    /// `{"formatVersion": 1, "objects": [...], "exitCode": N}`.
+    Json,
+    /// A table for a pull-request comment.
+    Markdown,
+}
+
 #[derive(Args, Debug)]
 pub struct PlanArgs {
     /// Files or directories (searched recursively for .yaml, .yml, .json), or - for stdin.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
-    /// Also read each object's status.ownership from the cluster of the current kubeconfig
-    /// (GETs only), to tell an adoption from an update of a template the object already owns.
+    #[arg(long, short, value_enum, default_value_t = PlanFormat::Text)]
+    pub output: PlanFormat,
+    /// Exit 1, as for an error, when an adoption would be refused (the object would report
+    /// AlreadyExists after the merge).
+    #[arg(long, default_value_t = false)]
+    pub fail_on_refused_adoption: bool,
+    /// Also read the objects from the cluster of the current kubeconfig (GETs and LISTs only):
+    /// each object's status tells an adoption from an update and a submitted job from a new
+    /// one, and objects of the manifests' namespaces that the repository no longer has are
+    /// shown as deleted or orphaned, per their deletionPolicy.
     #[arg(long, default_value_t = false)]
     pub cluster: bool,
     #[command(flatten)]

@@ -3,8 +3,10 @@
 
 use std::io::IsTerminal;
 
-use live_snapshot_operator::cli::{ImportArgs, OutputFormat, PlanArgs, ReportFormat, ValidateArgs};
-use live_snapshot_operator::gitops::{cloud, import, manifests, plan, report, validate};
+use live_snapshot_operator::cli::{ImportArgs, PlanArgs, PlanFormat, ReportFormat, ValidateArgs};
+use live_snapshot_operator::gitops::{
+    cloud, import, manifests, plan, plan_kinds, report, validate,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
@@ -132,15 +134,21 @@ pub async fn plan(args: &PlanArgs) -> Result<u8, CommandError> {
         true => Some(kube::Client::try_default().await?),
         false => None,
     };
-    let planned = plan::plan(&docs, api, cluster, progress("reading upstream")).await;
-    match args.output {
-        OutputFormat::Json => println!(
-            "{}",
-            json(&serde_json::json!({"objects": planned, "exitCode": plan::exit_code(&planned)}))?
-        ),
-        OutputFormat::Text => print!("{}", plan::render(&planned)),
+    let mut planned = plan::plan(&docs, api, cluster.clone(), progress("reading upstream")).await;
+    planned.extend(plan_kinds::plan(&docs, cluster.as_ref()).await);
+    if let Some(client) = &cluster {
+        planned.extend(plan_kinds::removed(&docs, client).await);
     }
-    Ok(plan::exit_code(&planned))
+    let code = plan::exit_code(&planned, args.fail_on_refused_adoption);
+    match args.output {
+        PlanFormat::Json => println!(
+            "{}",
+            json(&serde_json::json!({"formatVersion": 1, "objects": planned, "exitCode": code}))?
+        ),
+        PlanFormat::Text => print!("{}", plan::render(&planned)),
+        PlanFormat::Markdown => print!("{}", plan::markdown(&planned)),
+    }
+    Ok(code)
 }
 
 pub async fn import(args: &ImportArgs) -> Result<u8, CommandError> {

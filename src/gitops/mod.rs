@@ -6,5 +6,6 @@ pub mod cloud;
 pub mod import;
 pub mod manifests;
 pub mod plan;
+pub mod plan_kinds;
 pub mod report;
 pub mod validate;

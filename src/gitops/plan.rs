@@ -37,6 +37,11 @@ pub enum Action {
     Conflict,
     /// The template could not be read.
     Error,
+    /// In the cluster, no longer in the repository, deletionPolicy Delete: the operator
+    /// deletes what it created upstream.
+    Delete,
+    /// In the cluster, no longer in the repository, and what it made upstream is kept.
+    Orphan,
 }
 
 /// The plan for one object.
@@ -45,8 +50,11 @@ pub enum Action {
 pub struct Planned {
     pub source: String,
     pub document: usize,
+    pub kind: String,
     pub namespace: Option<String>,
     pub name: String,
+    /// What the object stands for upstream, as a reviewer reads it.
+    pub target: String,
     pub domain: String,
     pub app_name: String,
     pub action: Action,
@@ -59,7 +67,7 @@ impl Planned {
     /// Whether applying the manifest makes the operator write upstream.
     pub fn writes(&self) -> bool {
         match self.action {
-            Action::Create | Action::Update => true,
+            Action::Create | Action::Update | Action::Delete => true,
             Action::Adopt => !self.changes.is_empty(),
             _ => false,
         }
@@ -87,8 +95,10 @@ pub async fn plan(
         let mut p = Planned {
             source: doc.source.clone(),
             document: doc.index,
+            kind: "LiveSnapshotTemplate".into(),
             namespace: meta["namespace"].as_str().map(str::to_string),
             name: meta["name"].as_str().unwrap_or_default().to_string(),
+            target: String::new(),
             domain: String::new(),
             app_name: String::new(),
             action: Action::Error,
@@ -99,6 +109,7 @@ pub async fn plan(
             Ok(spec) => {
                 p.domain = spec.domain.clone();
                 p.app_name = spec.app_name.clone();
+                p.target = format!("{}/{}", spec.domain, spec.app_name);
                 specs.push((planned.len(), spec));
             }
             Err(e) => p.note = format!("spec does not read: {e}"),
@@ -284,6 +295,8 @@ pub fn render(planned: &[Planned]) -> String {
             Action::Observe => ("?", "observe only"),
             Action::Conflict => ("x", "conflict"),
             Action::Error => ("x", "error"),
+            Action::Delete => ("-", "delete"),
+            Action::Orphan => ("-", "remove, keep upstream"),
         };
         let ns = p
             .namespace
@@ -291,8 +304,8 @@ pub fn render(planned: &[Planned]) -> String {
             .map(|n| format!("{n}/"))
             .unwrap_or_default();
         out.push_str(&format!(
-            "{mark} {word}: LiveSnapshotTemplate {ns}{} -> {}/{}  ({}:{})\n",
-            p.name, p.domain, p.app_name, p.source, p.document
+            "{mark} {word}: {} {ns}{} -> {}  ({}:{})\n",
+            p.kind, p.name, p.target, p.source, p.document
         ));
         for c in &p.changes {
             out.push_str(&format!(
@@ -306,25 +319,98 @@ pub fn render(planned: &[Planned]) -> String {
     }
     let count = |a: Action| planned.iter().filter(|p| p.action == a).count();
     out.push_str(&format!(
-        "\nPlan: {} to create, {} to update, {} to adopt, {} refused adoption, {} unchanged, {} observe-only, {} conflicts, {} errors.\n",
+        "\nPlan: {} to create, {} to update, {} to adopt, {} refused adoption, {} unchanged, {} observe-only, {} to delete, {} to remove keeping upstream, {} conflicts, {} errors.\n",
         count(Action::Create),
         count(Action::Update),
         count(Action::Adopt),
         count(Action::AdoptionRefused),
         count(Action::NoChange),
         count(Action::Observe),
+        count(Action::Delete),
+        count(Action::Orphan),
         count(Action::Conflict),
         count(Action::Error),
     ));
+    out.push_str(&kinds_line(planned));
     out
 }
 
-/// 0 nothing to do, 2 changes, 1 errors or conflicts: `terraform plan -detailed-exitcode`.
-pub fn exit_code(planned: &[Planned]) -> u8 {
-    if planned
+/// How many objects of each kind were planned, so a kind that is missing is visible.
+fn kinds_line(planned: &[Planned]) -> String {
+    let kinds = ["LiveSnapshotTemplate", "VodAssetSnapshot", "MpsSnapshotJob"];
+    let parts: Vec<String> = kinds
         .iter()
-        .any(|p| matches!(p.action, Action::Error | Action::Conflict))
+        .map(|k| format!("{} {k}", planned.iter().filter(|p| p.kind == *k).count()))
+        .collect();
+    format!("Objects: {}.\n", parts.join(", "))
+}
+
+/// The plan as a pull-request comment: a table of what changes, then the summary.
+pub fn markdown(planned: &[Planned]) -> String {
+    let mut out = String::from("### live-snapshot-operator plan\n\n");
+    let changing: Vec<&Planned> = planned
+        .iter()
+        .filter(|p| p.action != Action::NoChange)
+        .collect();
+    if changing.is_empty() {
+        out.push_str("No changes upstream.\n\n");
+    } else {
+        out.push_str(
+            "| | action | kind | object | upstream | details |\n|---|---|---|---|---|---|\n",
+        );
+        for p in changing {
+            let (mark, word) = match p.action {
+                Action::Create => ("➕", "create"),
+                Action::Update => ("🔁", "update"),
+                Action::Adopt => ("🤝", "adopt"),
+                Action::AdoptionRefused => ("⛔", "adoption refused"),
+                Action::NoChange => ("", "no change"),
+                Action::Observe => ("👁", "observe only"),
+                Action::Conflict => ("❌", "conflict"),
+                Action::Error => ("❌", "error"),
+                Action::Delete => ("🗑", "delete"),
+                Action::Orphan => ("➖", "remove, keep upstream"),
+            };
+            let mut details: Vec<String> = p
+                .changes
+                .iter()
+                .map(|c| format!("`{}`: {:?} → {:?}", c.field, c.observed, c.desired))
+                .collect();
+            if !p.note.is_empty() {
+                details.push(p.note.clone());
+            }
+            let ns = p
+                .namespace
+                .as_deref()
+                .map(|n| format!("{n}/"))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "| {mark} | {word} | {} | `{ns}{}` | `{}` | {} |\n",
+                p.kind,
+                p.name,
+                p.target,
+                details.join("<br>").replace('|', "\\|")
+            ));
+        }
+        out.push('\n');
+    }
+    let summary = render(planned);
+    for line in summary
+        .lines()
+        .filter(|l| l.starts_with("Plan:") || l.starts_with("Objects:"))
     {
+        out.push_str(&format!("{line}\n"));
+    }
+    out
+}
+
+/// 0 nothing to do, 2 changes, 1 errors or conflicts (and refused adoptions when
+/// `refused_adoption_fails`): `terraform plan -detailed-exitcode`.
+pub fn exit_code(planned: &[Planned], refused_adoption_fails: bool) -> u8 {
+    if planned.iter().any(|p| {
+        matches!(p.action, Action::Error | Action::Conflict)
+            || (refused_adoption_fails && p.action == Action::AdoptionRefused)
+    }) {
         1
     } else if planned.iter().any(Planned::writes) {
         2

@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
+use std::str::FromStr;
 use std::sync::Arc;
 
 use live_snapshot_operator::clouds::huawei::{LiveSnapshotConfig, ObsLocation};
@@ -388,6 +389,128 @@ pub async fn validate_agrees_with_the_api_server(shared: Arc<Shared>) {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
 }
 
+/// A JSON encoder for what a Lua script returns, so the runner can compare it with the expected
+/// output (arrays are tables with a length; an empty table is an object).
+const LUA_JSON: &str = r#"
+local function encode(v)
+  local t = type(v)
+  if t == "nil" then return "null" end
+  if t == "boolean" then return tostring(v) end
+  if t == "number" then
+    if v == math.floor(v) then return string.format("%d", v) end
+    return string.format("%.17g", v)
+  end
+  if t == "string" then
+    return '"' .. v:gsub('[%c"\\]', function(c) return string.format("\\u%04x", c:byte()) end) .. '"'
+  end
+  local parts = {}
+  if #v > 0 then
+    for _, item in ipairs(v) do table.insert(parts, encode(item)) end
+    return "[" .. table.concat(parts, ",") .. "]"
+  end
+  for k, item in pairs(v) do table.insert(parts, encode(tostring(k)) .. ":" .. encode(item)) end
+  return "{" .. table.concat(parts, ",") .. "}"
+end
+"#;
+
+/// Argo CD's own test layout, run with lua5.1 (Argo CD's gopher-lua is Lua 5.1): for each kind,
+/// resource_customizations/live.snapshot.dev/<Kind>/health_test.yaml with its testdata, and
+/// actions/action_test.yaml (discovery, then each action's output) for reconcile-now, pause
+/// and resume.
+pub async fn argo_cd_customizations_pass_their_tests(shared: Arc<Shared>) {
+    let repo = shared.repo.clone();
+    tokio::task::spawn_blocking(move || {
+        let root = repo.join("deploy/argocd/resource_customizations/live.snapshot.dev");
+        let yaml = |p: &std::path::Path| -> Value {
+            serde_yaml::from_str(
+                &std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{p:?}: {e}")),
+            )
+            .unwrap()
+        };
+        let run_lua = |script: &std::path::Path, obj: &Value, show: &str| -> String {
+            let program = format!(
+                "{LUA_JSON}\nobj = {}\nlocal result = assert(loadfile({}))()\n{show}\n",
+                lua(obj),
+                lua(&Value::String(script.display().to_string()))
+            );
+            piped(Command::new("lua5.1").arg("-"), &program)
+        };
+        let mut count = 0;
+        for kind in ["LiveSnapshotTemplate", "VodAssetSnapshot", "MpsSnapshotJob"] {
+            let dir = root.join(kind);
+            for test in yaml(&dir.join("health_test.yaml"))["tests"]
+                .as_array()
+                .unwrap()
+            {
+                let input = yaml(&dir.join(test["inputPath"].as_str().unwrap()));
+                let out = run_lua(
+                    &dir.join("health.lua"),
+                    &input,
+                    "io.write(result.status, \"\\t\", result.message or \"\")",
+                );
+                let (status, message) = out.split_once('\t').unwrap_or((&out, ""));
+                let want = &test["healthStatus"];
+                assert_eq!(status, want["status"], "{kind} {}", test["inputPath"]);
+                if let Some(m) = want["message"].as_str() {
+                    assert_eq!(message, m, "{kind} {}", test["inputPath"]);
+                }
+                count += 1;
+            }
+            let actions = dir.join("actions");
+            let tests = yaml(&actions.join("action_test.yaml"));
+            for test in tests["discoveryTests"].as_array().unwrap() {
+                let input = yaml(&actions.join(test["inputPath"].as_str().unwrap()));
+                let out = run_lua(
+                    &actions.join("discovery.lua"),
+                    &input,
+                    "io.write(encode(result))",
+                );
+                let offered: Value = serde_json::from_str(&out).unwrap();
+                for want in test["result"].as_array().unwrap() {
+                    let name = want["name"].as_str().unwrap();
+                    assert_eq!(
+                        offered[name]["disabled"], want["disabled"],
+                        "{kind}: action {name} on {}: {offered}",
+                        test["inputPath"]
+                    );
+                }
+                count += 1;
+            }
+            for test in tests["actionTests"].as_array().unwrap() {
+                let action = test["action"].as_str().unwrap();
+                let input = yaml(&actions.join(test["inputPath"].as_str().unwrap()));
+                let out = run_lua(
+                    &actions.join(action).join("action.lua"),
+                    &input,
+                    "io.write(encode(result))",
+                );
+                let mut got: Value = serde_json::from_str(&out).unwrap();
+                let want = yaml(&actions.join(test["expectedOutputPath"].as_str().unwrap()));
+                // "<timestamp>" stands for the time the action ran.
+                let key = "live.snapshot.dev/reconcile-requested-at";
+                if want["metadata"]["annotations"][key] == "<timestamp>" {
+                    let at = got["metadata"]["annotations"][key]
+                        .as_str()
+                        .unwrap_or_default();
+                    assert!(
+                        jiff::Timestamp::from_str(at).is_ok() && at.ends_with('Z'),
+                        "{kind} {action}: {at:?} is an RFC 3339 time"
+                    );
+                    got["metadata"]["annotations"][key] = json!("<timestamp>");
+                }
+                assert_eq!(got, want, "{kind}: {action} on {}", test["inputPath"]);
+                count += 1;
+            }
+        }
+        println!(
+            "Argo CD customizations: {count} health, discovery and action tests pass under lua5.1"
+        );
+        assert!(count >= 3 * 11, "{count} tests");
+    })
+    .await
+    .unwrap();
+}
+
 /// kubeconform, built from its pinned module, reads the schemas `scripts/generate.sh` writes:
 /// it passes `examples/`, and on the invalid corpus it refuses exactly the cases the
 /// structural schema can express; the rest (CEL rules) only `validate` catches.
@@ -475,6 +598,108 @@ pub async fn kubeconform_reads_the_generated_schemas(shared: Arc<Shared>) {
     })
     .await
     .unwrap();
+}
+
+/// `plan` lists every kind: a repository adding one object of each kind exits 2 and names all
+/// three; with `--cluster`, an object the repository no longer has is shown as deleted or
+/// orphaned per its deletionPolicy; a refused adoption fails the plan when asked to; the JSON
+/// carries a format version; Markdown is a PR comment.
+pub async fn plan_lists_every_kind_and_what_the_repository_removed(shared: Arc<Shared>) {
+    let s = Scenario::new(shared.clone(), "gitops-plan-kinds").await;
+    let ns = s.ns.clone();
+    let with_kind = |kind: &str, name: &str, spec: Value| {
+        let obj = json!({
+            "apiVersion": "live.snapshot.dev/v1alpha1", "kind": kind,
+            "metadata": {"name": name, "namespace": ns},
+            "spec": spec,
+        });
+        format!("---\n{}", serde_yaml::to_string(&obj).unwrap_or_default())
+    };
+    let vod = json!({"assetId": "6e7605d4cb0b4fc9b2f5bf00c2cb511f",
+                     "thumbnail": {"type": "time", "time": 10}, "cover": {"offset": 20}});
+    let mps = json!({"region": "cn-shanghai", "pipelineId": "b11c171cced04565b1f38f1ecc39aaaa",
+        "input": {"bucket": "b", "location": "oss-cn-shanghai", "object": "v.mp4"},
+        "output": {"bucket": "b", "location": "oss-cn-shanghai", "object": "t-{Count}.jpg"},
+        "snapshot": {"timeMs": 0}, "credentialsSecretRef": {"name": "aliyun"}});
+    let repo = [
+        with_kind("LiveSnapshotTemplate", "cam", spec("cam")),
+        with_kind("VodAssetSnapshot", "launch", vod.clone()),
+        with_kind("MpsSnapshotJob", "thumbs", mps.clone()),
+    ]
+    .concat();
+    let (code, plan, err) = toolkit(&s, &["plan", "-"], Some(&repo));
+    assert_eq!(code, Some(2), "{plan}{err}");
+    for want in [
+        "+ create: LiveSnapshotTemplate",
+        "+ create: VodAssetSnapshot",
+        "+ create: MpsSnapshotJob",
+        "Objects: 1 LiveSnapshotTemplate, 1 VodAssetSnapshot, 1 MpsSnapshotJob.",
+    ] {
+        assert!(plan.contains(want), "{want}: {plan}");
+    }
+    let (code, out, _) = toolkit(&s, &["plan", "--output", "json", "-"], Some(&repo));
+    let v: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        (code, v["formatVersion"].as_i64()),
+        (Some(2), Some(1)),
+        "{out}"
+    );
+    assert_eq!(v["objects"].as_array().map(Vec::len), Some(3), "{out}");
+    let (_, md, _) = toolkit(&s, &["plan", "--output", "markdown", "-"], Some(&repo));
+    assert!(
+        md.starts_with("### live-snapshot-operator plan") && md.contains("| MpsSnapshotJob |"),
+        "{md}"
+    );
+
+    // In the cluster: an owned template (deletionPolicy Delete), an orphaning one, an asset
+    // snapshot, and a job. The repository then keeps only the job.
+    s.create_secret(
+        "aliyun",
+        &[
+            ("accessKey", "LTAI5tE2EKey000001"),
+            ("secretKey", "e2eSecret"),
+        ],
+    )
+    .await;
+    s.create("cam", spec("cam")).await;
+    s.create(
+        "keep",
+        crate::harness::with(spec("keep"), json!({"deletionPolicy": "Orphan"})),
+    )
+    .await;
+    s.create_vod("launch", vod).await;
+    s.create_kind_json::<live_snapshot_operator::kinds::mps::resource::MpsSnapshotJob>(
+        "thumbs",
+        mps.clone(),
+    )
+    .await
+    .expect("job object");
+    // Ownership as the operator records it (no operator runs here: the plan only reads).
+    let owned = json!({"status": {"ownership": {"state": "Created",
+        "since": "2026-12-01T10:00:00Z", "projectId": crate::harness::PROJECT,
+        "endpoint": s.endpoint}}});
+    s.dynamic()
+        .patch_status(
+            "cam",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&owned),
+        )
+        .await
+        .expect("ownership recorded");
+    let only_job = with_kind("MpsSnapshotJob", "thumbs", mps);
+    let (code, plan, err) = toolkit(&s, &["plan", "--cluster", "-"], Some(&only_job));
+    assert_eq!(code, Some(2), "{plan}{err}");
+    for want in [
+        format!("- delete: LiveSnapshotTemplate {}/cam", s.ns),
+        format!(
+            "- remove, keep upstream: LiveSnapshotTemplate {}/keep",
+            s.ns
+        ),
+        format!("VodAssetSnapshot {}/launch", s.ns),
+        "not submitted yet".to_string(),
+    ] {
+        assert!(plan.contains(&want), "{want}: {plan}");
+    }
 }
 
 /// Runs the operator binary's GitOps subcommands against the scenario's simulator.
