@@ -9,15 +9,30 @@ cd "$(dirname "$0")/.."
 scripts/prereqs.sh test
 [ -d /usr/local/go/bin ] && export PATH="/usr/local/go/bin:$PATH"
 [ -d "$HOME/.cargo/bin" ] && export PATH="$HOME/.cargo/bin:$PATH"
-eval "$(scripts/setup-tools.sh)"
+log=$(mktemp)
+env_file=$(mktemp)
+tools_log=$(mktemp)
+trap 'rm -f "$log" "$env_file" "$tools_log"' EXIT
+# The pinned Go tools (cached after the first run) build in the background while cargo builds
+# the operator image in the foreground; on two cores each fills the other's idle moments:
+#   - etcd, kube-apiserver, kube-controller-manager, kubectl, helm and the official Python
+#     SDKs (scripts/setup-tools.sh);
+#   - promtool (the alerts are checked and unit-tested), kstatus (objects read as Flux does),
+#     kubeconform (the generated JSON schemas).
+(
+  scripts/setup-tools.sh >"$env_file" && tests/monitoring/tools/build.sh >/dev/null &&
+    tests/e2e/kstatus/build.sh >/dev/null && scripts/tools/build.sh kubeconform >/dev/null
+) 2>"$tools_log" &
+tools=$!
 # The operator image (release build, then buildah): the e2e suite runs it with podman.
 scripts/build-image.sh
-# promtool from the pinned Prometheus module: the e2e suite checks and unit-tests the alerts.
-tests/monitoring/tools/build.sh >/dev/null
-# kstatus from the pinned cli-utils module: the e2e suite reads objects the way Flux does.
-tests/e2e/kstatus/build.sh >/dev/null
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+echo "waiting for the pinned Go tools (tail -f $tools_log shows their progress)"
+if ! wait "$tools"; then
+  cat "$tools_log" >&2
+  echo "building the pinned tools failed (above)" >&2
+  exit 1
+fi
+eval "$(cat "$env_file")"
 status=0
 cargo test --locked --workspace "$@" 2>&1 | tee "$log" || status=$?
 awk '

@@ -1,8 +1,10 @@
-//! One upstream client per (endpoint, project, access key), reused across reconciles so
-//! connections, the rate limit and any shared reads (domain listings) are shared. Each kind
-//! keeps a pool of its own clients. A rotated secret key or security
-//! token replaces the client of its access key, and clients unused for a while are dropped, so
-//! stale credentials do not stay in memory.
+//! One upstream client per credential set (endpoint, project, access key and its secret key or
+//! token), reused across reconciles so connections, the rate limit and any shared reads
+//! (domain listings) are shared. Each kind keeps a pool of its own clients. A client is found
+//! only by the very credentials it was built from: an object naming someone else's (public)
+//! access key ID with a wrong secret gets a client of its own, which fails, and never replaces
+//! or resets the working one. A rotated key gets a new client; the old one, unused, is dropped
+//! after the idle period, so stale credentials do not stay in memory.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -36,14 +38,12 @@ impl Default for UpstreamSettings {
 }
 
 struct Pooled<C: ?Sized> {
-    /// Digest of everything the client was built from, secrets included.
-    fingerprint: [u8; 32],
     client: Arc<C>,
     last_used: Instant,
 }
 
 pub struct ClientPool<C: ?Sized> {
-    /// Keyed by a digest of (endpoint, project, access key): one slot per identity.
+    /// Keyed by a digest of everything a client is built from, secrets included.
     clients: Mutex<HashMap<[u8; 32], Pooled<C>>>,
     settings: UpstreamSettings,
     metrics: Arc<Metrics>,
@@ -72,26 +72,23 @@ impl<C: ?Sized> ClientPool<C> {
         Arc::new(UpstreamObserver(self.metrics.clone()))
     }
 
-    /// The client for one credential and project, built by `build` when there is none (or the
-    /// credentials rotated); its rate limit and shared reads serve every object that uses it.
+    /// The client of exactly these credentials, built by `build` when there is none; its rate
+    /// limit and shared reads serve every object that uses the same credentials.
     pub fn get(
         &self,
         config: &ClientConfig,
         build: impl FnOnce() -> Result<Arc<C>, ApiError>,
     ) -> Result<Arc<C>, ApiError> {
-        let (slot, fingerprint) = (slot(config), fingerprint(config));
+        let key = fingerprint(config);
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(p) = clients.get_mut(&slot)
-            && p.fingerprint == fingerprint
-        {
+        if let Some(p) = clients.get_mut(&key) {
             p.last_used = Instant::now();
             return Ok(p.client.clone());
         }
         let client = build()?;
         clients.insert(
-            slot,
+            key,
             Pooled {
-                fingerprint,
                 client: client.clone(),
                 last_used: Instant::now(),
             },
@@ -112,20 +109,6 @@ impl<C: ?Sized> ClientPool<C> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
-
-/// Which identity a configuration speaks for: credentials that rotate keep their slot.
-fn slot(c: &ClientConfig) -> [u8; 32] {
-    let mut h = Sha256::new();
-    let who = match &c.auth {
-        Auth::AkSk(k) => k.access_key.as_str(),
-        Auth::Token(_) => "",
-    };
-    for part in [c.endpoint.as_str(), c.project_id.as_str(), who] {
-        h.update(part.as_bytes());
-        h.update([0]);
-    }
-    h.finalize().into()
 }
 
 /// A digest, so the map never holds secrets as keys in the clear.
@@ -173,7 +156,7 @@ mod tests {
     }
 
     #[test]
-    fn rotated_credentials_replace_their_client_and_idle_ones_go() {
+    fn a_wrong_secret_gets_its_own_client_and_idle_ones_go() {
         let pool = ClientPool::<String>::new(
             &UpstreamSettings::default(),
             &Arc::new(crate::core::metrics::Metrics::new()),
@@ -185,11 +168,20 @@ mod tests {
         let a = pool.get(&config("one"), build(&config("one"))).unwrap();
         let again = pool.get(&config("one"), build(&config("one"))).unwrap();
         assert!(Arc::ptr_eq(&a, &again));
-        let b = pool.get(&config("two"), build(&config("two"))).unwrap();
-        assert!(!Arc::ptr_eq(&a, &b), "a new secret key gets a new client");
-        assert_eq!(pool.len(), 1, "the client of the old key is dropped");
+        // Another object names the same (public) access key ID with a junk secret.
+        let junk = pool.get(&config("junk"), build(&config("junk"))).unwrap();
+        assert!(
+            !Arc::ptr_eq(&a, &junk),
+            "a different secret key gets its own client"
+        );
+        let still = pool.get(&config("one"), build(&config("one"))).unwrap();
+        assert!(
+            Arc::ptr_eq(&a, &still),
+            "the working client is neither replaced nor rebuilt (its limiter and listings stay)"
+        );
+        assert_eq!(pool.len(), 2);
         pool.evict_idle(Duration::from_secs(3600));
-        assert_eq!(pool.len(), 1);
+        assert_eq!(pool.len(), 2);
         pool.evict_idle(Duration::ZERO);
         assert!(pool.is_empty());
     }

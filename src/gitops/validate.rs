@@ -3,7 +3,7 @@
 //! twice. What Kubernetes does before validating (pruning nulls, applying defaults) is done
 //! here; the structural schema is then checked by a JSON-schema library (with unknown fields
 //! refused, as `kubectl apply` asks the server to), and every `x-kubernetes-validations` rule
-//! is evaluated by a CEL interpreter (`cel.rs`). The e2e suite runs a corpus through both this
+//! is evaluated by a CEL interpreter (`kubernetes_cel.rs`). The e2e suite runs a corpus through both this
 //! and a server-side dry run and requires the same verdict.
 
 use kube::CustomResourceExt;
@@ -184,7 +184,7 @@ fn json_schema(schema: &Value) -> Value {
                 Value::Array(list) => Value::Array(list.iter().map(json_schema).collect()),
                 other => other.clone(),
             },
-            // CEL is evaluated by cel.rs; `default` was applied before the check.
+            // CEL is evaluated by kubernetes_cel.rs; `default` was applied before the check.
             _ if k.starts_with("x-kubernetes-") || k == "default" => continue,
             _ => v.clone(),
         };
@@ -453,7 +453,7 @@ fn rules(schema: &Value, value: &Value, path: &str, out: &mut Vec<(String, Strin
             Some(p) => format!("{path}{p}"),
             None => path.to_string(),
         };
-        match super::cel::evaluate(text, value) {
+        match super::kubernetes_cel::evaluate(text, value) {
             Ok(true) => {}
             Ok(false) => {
                 let msg = rule["message"].as_str().unwrap_or(text);
@@ -543,7 +543,7 @@ mod tests {
         }
         assert!(all.len() >= 5, "{all:?}");
         for r in &all {
-            if let Err(e) = super::super::cel::parse(r) {
+            if let Err(e) = super::super::kubernetes_cel::parse(r) {
                 panic!("{r}: {e}");
             }
         }
