@@ -558,7 +558,7 @@ fn reconcile_request<K: Managed>(obj: &K) -> Option<&str> {
 
 /// How a failure reads in status, and when to try again.
 enum Retry {
-    /// Wait for a change of the spec or of a referenced Secret (the resync is the safety net).
+    /// Wait for a change of the spec, the retry annotation or a referenced Secret.
     OnChange,
     Backoff,
     /// Back off, but no sooner than the service asked.
@@ -640,9 +640,12 @@ async fn failure<K: Managed>(
             }
         }
     };
+    // A refusal that only a change can fix waits for that change (its spec or the retry
+    // annotation, a referenced Secret, a restart with new settings): the resync clock leaves
+    // it alone, so it is neither retried nor logged again every period.
     let action = match delay {
         Some(d) => ctx.resync.hold(obj, Action::requeue(d)),
-        None => ctx.resync.settled(obj),
+        None => ctx.resync.hold(obj, Action::await_change()),
     };
     let mut report = failure_report(ctx, obj, err, why, ready).await;
     // The condition says what happens next, so `kubectl describe` is enough to act on; the

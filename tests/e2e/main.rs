@@ -82,6 +82,7 @@ fn main() -> std::process::ExitCode {
         reconcile::missing_secret_then_created,
         reconcile::throttling_backs_off_then_converges,
         reconcile::terminal_error_is_a_condition_without_hot_loop,
+        reconcile::terminal_errors_wait_quietly_through_resyncs,
         reconcile::restart_between_create_and_status,
         reconcile::pause_stops_upstream_calls,
         reconcile::callback_key_never_leaks,

@@ -453,6 +453,66 @@ pub async fn terminal_error_is_a_condition_without_hot_loop(shared: Arc<Shared>)
     assert_eq!(s.upstream(D, "cam").unwrap().time_interval, 20);
 }
 
+/// A configuration refusal waits quietly: through several resync periods nothing is reconciled
+/// again (no call, no repeated WARN), until something that can fix it changes; the retry
+/// annotation asks again at once.
+pub async fn terminal_errors_wait_quietly_through_resyncs(shared: Arc<Shared>) {
+    let mut s = Scenario::new(shared, "quiet").await;
+    let mut settings = s.settings();
+    settings.resync = Duration::from_secs(2);
+    let mut cloud = s.cloud();
+    // This namespace may not use the operator's default credentials.
+    cloud.default_namespaces = vec![];
+    s.start_operator_with(s.client.clone(), settings, cloud);
+    s.create("cam", spec("cam")).await;
+    let o = s
+        .wait_condition(
+            "cam",
+            "Ready",
+            "False",
+            Some("DefaultCredentialsNotAllowed"),
+        )
+        .await;
+    assert!(
+        condition(&o, "Ready")
+            .message
+            .contains("waiting for a change"),
+        "{:?}",
+        condition(&o, "Ready")
+    );
+    // Every reconcile, whatever its result.
+    let all = |s: &Scenario| -> f64 {
+        s.metrics()
+            .encode()
+            .lines()
+            .filter(|l| l.starts_with("live_snapshot_operator_reconciles_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    // The first reconciles (finalizer, then the refusal) are over once none is in flight.
+    eventually("no reconcile in flight", || async {
+        (s.metrics().in_flight.get() == 0).then_some(())
+    })
+    .await;
+    let reconciles = all(&s);
+    assert!(reconciles >= 1.0);
+    let calls = s.sim.faults.stats().calls.values().sum::<u64>();
+    // Not a wait for something to happen: four resync periods in which nothing may happen.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(
+        all(&s),
+        reconciles,
+        "a configuration refusal is not reconciled again at each resync"
+    );
+    assert_eq!(s.sim.faults.stats().calls.values().sum::<u64>(), calls);
+    // The retry annotation asks again.
+    s.poke("cam").await;
+    eventually("the retry annotation to reconcile", || async {
+        (all(&s) > reconciles).then_some(())
+    })
+    .await;
+}
+
 pub async fn restart_between_create_and_status(shared: Arc<Shared>) {
     let mut s = Scenario::new(shared, "restart").await;
     s.sim.faults.set(FaultSettings {
