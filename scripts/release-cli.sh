@@ -31,7 +31,9 @@ if ldd "$bin" >/dev/null 2>&1 && ! ldd "$bin" 2>&1 | grep -q "statically linked"
 fi
 
 rm -rf dist && mkdir -p dist/completions
-install -m 0755 "$bin" dist/live-snapshot-operator
+# Symbols are for debugging a build, not for the people who download it.
+strip -o dist/live-snapshot-operator "$bin"
+chmod 0755 dist/live-snapshot-operator
 (cd dist && sha256sum live-snapshot-operator > live-snapshot-operator.sha256)
 archive=live-snapshot-operator-linux-$arch.tar.gz
 tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C dist -czf "dist/$archive" \

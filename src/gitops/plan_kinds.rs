@@ -113,7 +113,7 @@ fn compare(p: &mut Planned, kind: &str, spec: &Value, live: &DynamicObject) {
         "MpsSnapshotJob" => {
             let job = status["atProvider"]["jobId"].as_str().unwrap_or_default();
             p.action = Action::NoChange;
-            if live_spec != spec {
+            if !holds(live_spec, spec) {
                 // The API server refuses the change: the spec of a submitted job is immutable.
                 p.action = Action::Error;
                 p.note = "the spec differs from the object in the cluster, and a job's spec is immutable: apply it as a new object".into();
@@ -127,7 +127,8 @@ fn compare(p: &mut Planned, kind: &str, spec: &Value, live: &DynamicObject) {
         _ => {
             p.action = Action::NoChange;
             for field in ["cover", "managementPolicy", "deletionPolicy"] {
-                if live_spec[field] != spec[field] {
+                // A field the manifest leaves out keeps the default the cluster filled in.
+                if !spec[field].is_null() && !holds(&live_spec[field], &spec[field]) {
                     p.changes.push(crate::core::managed::FieldDrift {
                         field: field.into(),
                         observed: live_spec[field].to_string(),
@@ -146,6 +147,17 @@ fn compare(p: &mut Planned, kind: &str, spec: &Value, live: &DynamicObject) {
                 p.note = "the asset's cover moves to the new snapshot".into();
             }
         }
+    }
+}
+
+/// Whether the object in the cluster (`live`) holds everything the manifest says: the cluster
+/// adds defaults the manifest leaves out, which are not differences.
+fn holds(live: &Value, manifest: &Value) -> bool {
+    match (live, manifest) {
+        (Value::Object(l), Value::Object(m)) => m
+            .iter()
+            .all(|(k, v)| v.is_null() || l.get(k).is_some_and(|lv| holds(lv, v))),
+        (l, m) => l == m,
     }
 }
 
@@ -253,5 +265,21 @@ fn gone(kind: &str, ns: &Option<String>, name: &str, obj: &DynamicObject) -> Pla
         action,
         changes: Vec::new(),
         note,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::holds;
+    use serde_json::json;
+
+    #[test]
+    fn defaults_filled_in_by_the_cluster_are_not_differences() {
+        let manifest = json!({"region": "cn-shanghai", "snapshot": {"timeMs": 0}});
+        let live = json!({"region": "cn-shanghai", "deletionPolicy": "Delete",
+                          "snapshot": {"timeMs": 0, "frameType": "normal"}});
+        assert!(holds(&live, &manifest));
+        assert!(!holds(&live, &json!({"region": "cn-beijing"})));
+        assert!(!holds(&live, &json!({"snapshot": {"timeMs": 5}})));
     }
 }

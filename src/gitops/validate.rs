@@ -180,6 +180,13 @@ fn json_schema(schema: &Value) -> Value {
                 other => other.clone(),
             },
             "items" | "additionalProperties" | "not" => json_schema(v),
+            // The API server never matches null against an enum, even one that lists it.
+            "enum" => match v {
+                Value::Array(list) => {
+                    Value::Array(list.iter().filter(|x| !x.is_null()).cloned().collect())
+                }
+                other => other.clone(),
+            },
             "allOf" | "anyOf" | "oneOf" => match v {
                 Value::Array(list) => Value::Array(list.iter().map(json_schema).collect()),
                 other => other.clone(),

@@ -271,10 +271,16 @@ pub async fn chart_packages_with_overrides_and_aggregated_roles(shared: Arc<Shar
         ]));
         assert!(ok, "{out}");
     }
+    // `kubectl auth can-i VERB TYPE/NAME` would read "x/status" as an object named status: a
+    // subresource is given with its own flag.
     let can = |user: &str, verb: &str, resource: &str| {
-        let (_, out) = run(cp
-            .kubectl()
-            .args(["auth", "can-i", verb, resource, "-n", &s.ns, "--as", user]));
+        let (resource, sub) = resource.split_once('/').unwrap_or((resource, ""));
+        let mut cmd = cp.kubectl();
+        cmd.args(["auth", "can-i", verb, resource, "-n", &s.ns, "--as", user]);
+        if !sub.is_empty() {
+            cmd.arg(format!("--subresource={sub}"));
+        }
+        let (_, out) = run(&mut cmd);
         out.trim() == "yes"
     };
     eventually("edit and view to gain the three kinds", || async {

@@ -618,8 +618,8 @@ pub async fn plan_lists_every_kind_and_what_the_repository_removed(shared: Arc<S
     let vod = json!({"assetId": "6e7605d4cb0b4fc9b2f5bf00c2cb511f",
                      "thumbnail": {"type": "time", "time": 10}, "cover": {"offset": 20}});
     let mps = json!({"region": "cn-shanghai", "pipelineId": "b11c171cced04565b1f38f1ecc39aaaa",
-        "input": {"bucket": "b", "location": "oss-cn-shanghai", "object": "v.mp4"},
-        "output": {"bucket": "b", "location": "oss-cn-shanghai", "object": "t-{Count}.jpg"},
+        "input": {"bucket": "media-in", "location": "oss-cn-shanghai", "object": "v.mp4"},
+        "output": {"bucket": "media-out", "location": "oss-cn-shanghai", "object": "t-{Count}.jpg"},
         "snapshot": {"timeMs": 0}, "credentialsSecretRef": {"name": "aliyun"}});
     let repo = [
         with_kind("LiveSnapshotTemplate", "cam", spec("cam")),
