@@ -64,6 +64,38 @@ pub struct Planned {
 }
 
 impl Planned {
+    /// The plan's mark for this object, as `terraform plan` marks its lines.
+    pub fn mark(&self) -> &'static str {
+        match self.action {
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Adopt if self.changes.is_empty() => "&",
+            Action::Adopt => "&~",
+            Action::AdoptionRefused => "!",
+            Action::NoChange => "=",
+            Action::Observe => "?",
+            Action::Conflict | Action::Error => "x",
+            Action::Delete | Action::Orphan => "-",
+        }
+    }
+
+    /// What happens to this object, in words.
+    pub fn word(&self) -> &'static str {
+        match self.action {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Adopt if self.changes.is_empty() => "adopt",
+            Action::Adopt => "adopt and update",
+            Action::AdoptionRefused => "adoption refused",
+            Action::NoChange => "no change",
+            Action::Observe => "observe only",
+            Action::Conflict => "conflict",
+            Action::Error => "error",
+            Action::Delete => "delete",
+            Action::Orphan => "remove, keep upstream",
+        }
+    }
+
     /// Whether applying the manifest makes the operator write upstream.
     pub fn writes(&self) -> bool {
         match self.action {
@@ -285,19 +317,7 @@ fn decide(
 pub fn render(planned: &[Planned]) -> String {
     let mut out = String::new();
     for p in planned {
-        let (mark, word) = match p.action {
-            Action::Create => ("+", "create"),
-            Action::Update => ("~", "update"),
-            Action::Adopt if p.changes.is_empty() => ("&", "adopt"),
-            Action::Adopt => ("&~", "adopt and update"),
-            Action::AdoptionRefused => ("!", "adoption refused"),
-            Action::NoChange => ("=", "no change"),
-            Action::Observe => ("?", "observe only"),
-            Action::Conflict => ("x", "conflict"),
-            Action::Error => ("x", "error"),
-            Action::Delete => ("-", "delete"),
-            Action::Orphan => ("-", "remove, keep upstream"),
-        };
+        let (mark, word) = (p.mark(), p.word());
         let ns = p
             .namespace
             .as_deref()
@@ -359,18 +379,7 @@ pub fn markdown(planned: &[Planned]) -> String {
             "| | action | kind | object | upstream | details |\n|---|---|---|---|---|---|\n",
         );
         for p in changing {
-            let (mark, word) = match p.action {
-                Action::Create => ("➕", "create"),
-                Action::Update => ("🔁", "update"),
-                Action::Adopt => ("🤝", "adopt"),
-                Action::AdoptionRefused => ("⛔", "adoption refused"),
-                Action::NoChange => ("", "no change"),
-                Action::Observe => ("👁", "observe only"),
-                Action::Conflict => ("❌", "conflict"),
-                Action::Error => ("❌", "error"),
-                Action::Delete => ("🗑", "delete"),
-                Action::Orphan => ("➖", "remove, keep upstream"),
-            };
+            let (mark, word) = (p.mark(), p.word());
             let mut details: Vec<String> = p
                 .changes
                 .iter()
@@ -385,7 +394,7 @@ pub fn markdown(planned: &[Planned]) -> String {
                 .map(|n| format!("{n}/"))
                 .unwrap_or_default();
             out.push_str(&format!(
-                "| {mark} | {word} | {} | `{ns}{}` | `{}` | {} |\n",
+                "| `{mark}` | {word} | {} | `{ns}{}` | `{}` | {} |\n",
                 p.kind,
                 p.name,
                 p.target,
