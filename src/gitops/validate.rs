@@ -57,6 +57,12 @@ impl ServedKind {
     /// Whether `obj` passes the structural schema alone (no CEL rule): what a JSON-schema
     /// tool such as kubeconform can tell with the schemas of `kubeconform_schema`.
     pub fn structurally_valid(&self, obj: &Value) -> bool {
+        self.structural.is_valid(&self.admitted_object(obj))
+    }
+
+    /// The object as the API server validates a create of it: status dropped (it is the
+    /// operator's to write), nulls pruned and defaults filled in spec.
+    fn admitted_object(&self, obj: &Value) -> Value {
         let mut object = obj.clone();
         if let Some(map) = object.as_object_mut() {
             map.remove("status");
@@ -65,7 +71,7 @@ impl ServedKind {
                 map.insert("spec".into(), spec);
             }
         }
-        self.structural.is_valid(&object)
+        object
     }
 
     /// The schema in the form kubeconform and similar tools load (`{kind}_{version}.json`):
@@ -327,22 +333,12 @@ pub fn validate_with(kinds: &[ServedKind], docs: &[Document]) -> Verdict {
 /// The problems of one object of a served kind, as (field path, message), sorted by field.
 pub fn check(kind: &ServedKind, obj: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    let Some(map) = obj.as_object() else {
+    if !obj.is_object() {
         out.push((String::new(), "a manifest must be a mapping".into()));
         return out;
-    };
-    check_metadata(&obj["metadata"], &mut out);
-    // The status of a created object is the operator's to write; the API server drops it.
-    let mut object: serde_json::Map<String, Value> = map
-        .iter()
-        .filter(|(k, _)| k.as_str() != "status")
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    if let Some(spec) = object.get("spec") {
-        let spec = admitted(&kind.schema["properties"]["spec"], spec);
-        object.insert("spec".into(), spec);
     }
-    let object = Value::Object(object);
+    check_metadata(&obj["metadata"], &mut out);
+    let object = kind.admitted_object(obj);
     for error in kind.structural.iter_errors(&object) {
         let path = field_path(error.instance_path());
         match error.kind() {
