@@ -40,6 +40,8 @@ use crate::core::credentials::{self, CredentialsError};
 /// How soon an object whose upstream is still becoming available (a task running) is looked
 /// at again.
 const PENDING_POLL: Duration = Duration::from_secs(3);
+/// How soon a reconcile that found its cached object behind the API server tries again.
+const STALE_RETRY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -60,6 +62,15 @@ pub enum ReconcileError {
     Finalizer(#[source] Box<finalizer::Error<ReconcileError>>),
     #[error("the object has no namespace")]
     NoNamespace,
+    /// The cached object this reconcile started from is behind the API server (a lagging
+    /// watch): the decision is made again from the fresh object, never from the stale copy.
+    /// The fresh object is handed back through `sync`'s `fresh` slot.
+    #[error("the cached object is behind the API server")]
+    Stale,
+    /// The object changed or went away while an intent was being recorded: nothing was
+    /// written upstream, and the next reconcile starts from the newer object.
+    #[error("the object changed while an intent was being recorded")]
+    Superseded,
     /// Something the upstream object needs is missing (see `Observation::Unavailable`).
     #[error("{message}")]
     Unavailable {
@@ -146,9 +157,25 @@ async fn apply<K: Managed>(
         return Ok(ctx.resync.hold(obj, Action::await_change()));
     }
     let limit = ctx.settings.reconcile_timeout;
-    let outcome = tokio::time::timeout(limit, sync(obj, ctx, &mut current))
-        .await
-        .unwrap_or(Err(ReconcileError::TimedOut(limit)));
+    // A sync that finds the cache behind the API server runs once more on the fresh object.
+    let mut fresh: Option<K> = None;
+    let mut reread = false;
+    let outcome = loop {
+        let target = fresh.as_ref().unwrap_or(obj);
+        let mut slot = None;
+        let outcome = tokio::time::timeout(limit, sync(target, ctx, &mut current, &mut slot))
+            .await
+            .unwrap_or(Err(ReconcileError::TimedOut(limit)));
+        match (outcome, slot) {
+            (Err(ReconcileError::Stale), Some(newer)) if !reread => {
+                current = newer.status().cloned().unwrap_or_default();
+                fresh = Some(newer);
+                reread = true;
+            }
+            (outcome, _) => break outcome,
+        }
+    };
+    let obj = fresh.as_ref().unwrap_or(obj);
     let (mut report, action) = match outcome {
         Ok(report) => {
             ctx.backoff.reset(&key);
@@ -164,6 +191,11 @@ async fn apply<K: Managed>(
             (report, action)
         }
         Err(ReconcileError::Kube(e)) => return Err(ReconcileError::Kube(e)),
+        // Nothing was decided: no status is written from a copy that may be behind, and the
+        // newer object's own event (or this retry) starts the next reconcile.
+        Err(ReconcileError::Stale | ReconcileError::Superseded) => {
+            return Ok(ctx.resync.hold(obj, Action::requeue(STALE_RETRY)));
+        }
         Err(e) => {
             failed.store(true, Ordering::Relaxed);
             let (mut report, action) = failure(obj, ctx, &e).await;
@@ -183,6 +215,7 @@ async fn sync<K: Managed>(
     obj: &K,
     ctx: &Context<K>,
     current: &mut K::Status,
+    fresh: &mut Option<K>,
 ) -> Result<Report<K>, ReconcileError> {
     let (what, identity) = (obj.describe(), obj.identity());
     let policies = obj.policies();
@@ -260,6 +293,10 @@ async fn sync<K: Managed>(
             .with_project(&project));
         }
         Observation::Absent => {
+            // A create is the one write that cannot be taken back (a paid job, a task): it is
+            // decided on the API server's copy of the object, not the cache's, and its intent is
+            // recorded only if the object is still that copy.
+            let guard = fresh_truth(ctx, obj, current, fresh).await?;
             let intent = Ownership {
                 state: OwnershipState::Creating,
                 project_id: project.clone(),
@@ -274,10 +311,18 @@ async fn sync<K: Managed>(
             }
             // Recorded before the call, and kept by every later status write until an
             // observation settles it, so an unanswered create is recognised as ours.
-            let record = Report::creating()
+            let mut record = Report::creating()
                 .with_project(&project)
                 .with_ownership(Some(intent.clone()));
-            write_status(ctx, obj, current, &record).await?;
+            record.precondition = Some(guard);
+            match write_status(ctx, obj, current, &record).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 409 => {
+                    ctx.claims.release(obj);
+                    return Err(ReconcileError::Superseded);
+                }
+                Err(e) => return Err(e.into()),
+            }
             ctx.fenced().await?;
             match external.create(obj).await {
                 Ok(created) => {
@@ -470,6 +515,32 @@ fn settled_report<K: Managed, E: External<K>>(
             r
         }
     }
+}
+
+/// The resourceVersion an intent may be recorded against: the API server's copy of the object,
+/// when it says what the cache says. When it says more (a status written by an earlier
+/// reconcile that the watch has not delivered yet, a newer spec), the sync is run again on it.
+async fn fresh_truth<K: Managed>(
+    ctx: &Context<K>,
+    obj: &K,
+    current: &K::Status,
+    fresh: &mut Option<K>,
+) -> Result<String, ReconcileError> {
+    let api: Api<K> = Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
+    let Some(newer) = api.get_opt(&obj.name_any()).await? else {
+        return Err(ReconcileError::Superseded);
+    };
+    if newer.uid() != obj.uid() || newer.meta().deletion_timestamp.is_some() {
+        return Err(ReconcileError::Superseded);
+    }
+    let same = newer.meta().generation == obj.meta().generation
+        && newer.status().cloned().unwrap_or_default() == *current;
+    let version = newer.resource_version().unwrap_or_default();
+    if !same {
+        *fresh = Some(newer);
+        return Err(ReconcileError::Stale);
+    }
+    Ok(version)
 }
 
 /// The ownership record as the API server has it now.

@@ -63,6 +63,8 @@ pub struct Report<K: Managed> {
     pub quiet: bool,
     /// Conditions beyond Ready and Synced (a terminal `Failed`), merged as they are.
     pub extra: Vec<Desired>,
+    /// Written only if the object is still at this resourceVersion (an intent decided on it).
+    pub precondition: Option<String>,
 }
 
 impl<K: Managed> Report<K> {
@@ -78,6 +80,7 @@ impl<K: Managed> Report<K> {
             pending: false,
             quiet: false,
             extra: Vec::new(),
+            precondition: None,
         }
     }
 
@@ -193,7 +196,9 @@ pub async fn write_status<K: Managed>(
     if let Some(r) = &report.handled_request {
         new.last_handled_reconcile_at = Some(r.clone());
     }
-    if status == old {
+    // A guarded write is sent even when nothing changed: the API server's check of the
+    // resourceVersion is what it is for.
+    if status == old && report.precondition.is_none() {
         return Ok(false);
     }
     status.managed_mut().last_sync_time = Some(now);
@@ -201,6 +206,9 @@ pub async fn write_status<K: Managed>(
     let patch = StatusApply {
         api_version: K::api_version(&()).into_owned(),
         kind: K::kind(&()).into_owned(),
+        metadata: report.precondition.as_ref().map(|v| Precondition {
+            resource_version: v,
+        }),
         status: &status,
     };
     api.patch_status(
@@ -257,7 +265,16 @@ pub fn progress(ready: &Desired) -> [Desired; 2] {
 struct StatusApply<'a, S> {
     api_version: String,
     kind: String,
+    /// Server-side apply refuses (409) a body whose resourceVersion is not the object's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<Precondition<'a>>,
     status: &'a S,
+}
+
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Precondition<'a> {
+    resource_version: &'a str,
 }
 
 /// The reason a condition has in `status`.

@@ -11,6 +11,7 @@ mod gitops;
 mod harness;
 mod image;
 mod install;
+mod lag;
 mod mps;
 mod observability;
 mod product;
@@ -108,6 +109,7 @@ fn main() -> std::process::ExitCode {
         mps::job_submitted_and_succeeds,
         mps::failed_job_is_terminal,
         mps::crash_after_submit_submits_no_second_job,
+        mps::one_submit_under_a_lagging_watch,
         mps::bad_jobs_are_refused,
     ];
     let selected: Vec<_> = all

@@ -129,6 +129,42 @@ pub async fn crash_after_submit_submits_no_second_job(shared: Arc<Shared>) {
     assert_eq!(s.mps_calls("submit_snapshot_job"), 1);
 }
 
+/// The operator's watch of MpsSnapshotJob delivers every event 8 s late, so each reconcile
+/// after the first starts from a copy without the intent and job id the previous one wrote.
+/// The submit is decided on the API server's copy: exactly one job.
+pub async fn one_submit_under_a_lagging_watch(shared: Arc<Shared>) {
+    let client =
+        crate::lag::lagging_client(&shared, "mpssnapshotjobs", Duration::from_secs(8)).await;
+    let mut s = Scenario::new(shared, "mps-lag").await;
+    s.mps.store.set_job_time(Duration::from_millis(1500));
+    s.mps.store.put_object("media", "videos/launch.mp4", 60);
+    s.create_secret("aliyun", &[("accessKey", AK), ("secretKey", SK)])
+        .await;
+    let mut settings = s.settings();
+    settings.resync = Duration::from_secs(2);
+    s.start_operator_with(client, settings, s.cloud());
+    s.create_kind_json::<MpsSnapshotJob>("lagged", job("videos/launch.mp4"))
+        .await
+        .expect("create");
+    s.wait_kind::<MpsSnapshotJob>("lagged", "Ready", "True", Some("Succeeded"))
+        .await;
+    // The stale copies keep arriving for another 8 s: wait them out before counting.
+    let later = std::time::Instant::now() + Duration::from_secs(10);
+    eventually("the lagging events to drain", || async {
+        (std::time::Instant::now() > later).then_some(())
+    })
+    .await;
+    assert_eq!(s.mps_calls("submit_snapshot_job"), 1, "exactly one submit");
+    assert_eq!(s.mps.store.job_count(), 1, "one job");
+    let created = s
+        .events("lagged")
+        .await
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("Created"))
+        .count();
+    assert_eq!(created, 1, "one Created event");
+}
+
 pub async fn bad_jobs_are_refused(shared: Arc<Shared>) {
     let s = Scenario::new(shared, "mps-admission").await;
     let with = |patch: serde_json::Value| crate::harness::with(job("videos/launch.mp4"), patch);
