@@ -25,6 +25,9 @@ use crate::clouds::huawei::{ApiError, ClientConfig};
 pub const PAUSED_ANNOTATION: &str = "live.snapshot.dev/paused";
 /// Any new value (a timestamp, say) makes the operator reconcile the object at once.
 pub const RECONCILE_ANNOTATION: &str = "live.snapshot.dev/reconcile-requested-at";
+/// Any new value retries an object whose upstream work ended in failure for good (a refused
+/// submit, a failed job): the one way, for every kind, to ask for what costs again.
+pub const RETRY_ANNOTATION: &str = "live.snapshot.dev/retry-requested-at";
 pub const FINALIZER: &str = "live.snapshot.dev/finalizer";
 
 /// A custom resource the core manages.
@@ -83,6 +86,27 @@ pub trait Managed:
         true
     }
 
+    /// Whether what the object creates runs once and costs each time (a job): then a refused
+    /// create or a failed run is final, never repeated at a resync or after a restart, until
+    /// the retry annotation (`RETRY_ANNOTATION`) takes a new value.
+    fn one_shot() -> bool {
+        false
+    }
+
+    /// The tag a create carries upstream, recorded with its intent (`Ownership::key`).
+    fn intent_key(&self) -> Option<String> {
+        None
+    }
+
+    /// The retry annotation's value, when set.
+    fn retry_request(&self) -> Option<&str> {
+        self.meta()
+            .annotations
+            .as_ref()?
+            .get(RETRY_ANNOTATION)
+            .map(String::as_str)
+    }
+
     fn is_paused(&self) -> bool {
         self.meta()
             .annotations
@@ -103,6 +127,8 @@ pub trait KindStatus:
     fn managed_mut(&mut self) -> &mut ManagedStatus;
     fn at_provider(&self) -> Option<&Self::AtProvider>;
     fn set_at_provider(&mut self, at: Self::AtProvider);
+    /// Forgets the upstream object (a retry starts a new one).
+    fn clear_at_provider(&mut self);
 }
 
 pub type AtProviderOf<K> = <<K as Managed>::Status as KindStatus>::AtProvider;
@@ -142,6 +168,10 @@ pub enum Progress {
         reason: &'static str,
         message: String,
     },
+    /// In a state the operator does not know (a value the service added): Ready Unknown with
+    /// the raw value in the message, looked at again with backoff rather than at the pending
+    /// pace.
+    Unrecognised { message: String },
     /// Finished and never changing again (a job): no more upstream calls for it. `ready` says
     /// whether it ended well; an end that did not is terminal (Stalled), with a `Failed`
     /// condition carrying the upstream code.
@@ -201,6 +231,11 @@ pub trait External<K: Managed>: Send + Sync {
     /// Deletes what `status` records this object owns.
     async fn delete(&self, obj: &K, status: &K::Status) -> Result<(), ApiError>;
     fn at_provider(&self, seen: &Self::Observed) -> AtProviderOf<K>;
+    /// The tag the upstream object carries, for a kind that tags what it creates (compared
+    /// with `Managed::intent_key`).
+    fn tag(&self, _seen: &Self::Observed) -> Option<String> {
+        None
+    }
     /// Where an upstream object that matches spec stands: usable (the default), still becoming
     /// usable (a task running), or finished for good (a job that succeeded or failed).
     fn progress(&self, _seen: &Self::Observed) -> Progress {
@@ -282,6 +317,9 @@ pub struct ManagedStatus {
     /// The value of the live.snapshot.dev/reconcile-requested-at annotation last acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_reconcile_at: Option<String>,
+    /// The value of the live.snapshot.dev/retry-requested-at annotation last acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_retry_at: Option<String>,
     /// When the operator last changed the upstream object or this status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,
@@ -301,6 +339,11 @@ pub struct Ownership {
     pub endpoint: String,
     /// When the claim was first recorded.
     pub since: Time,
+    /// What the upstream object was created under, for a kind that tags what it creates (an
+    /// MPS job's UserData): a create whose answer was lost is looked for by this, whatever the
+    /// object's annotations say later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]

@@ -209,6 +209,7 @@ mod tests {
             project_id: "p".into(),
             endpoint: "https://e".into(),
             since: Time(jiff::Timestamp::from_second(secs).unwrap()),
+            key: None,
         }
     }
 

@@ -156,6 +156,20 @@ async fn apply<K: Managed>(
         write_status(ctx, obj, &mut current, &Report::paused()).await?;
         return Ok(ctx.resync.hold(obj, Action::await_change()));
     }
+    // A one-shot object that failed for good stays failed: no upstream call, no resubmit at a
+    // resync or after a restart, until the retry annotation takes a new value.
+    if K::one_shot() {
+        match retry_due(obj, &current) {
+            Some(request) => {
+                write_status(ctx, obj, &mut current, &Report::retrying(request)).await?;
+                ctx.claims.release(obj);
+            }
+            None if failed_for_good(obj, &current) => {
+                return Ok(ctx.resync.hold(obj, Action::await_change()));
+            }
+            None => {}
+        }
+    }
     let limit = ctx.settings.reconcile_timeout;
     // A sync that finds the cache behind the API server runs once more on the fresh object.
     let mut fresh: Option<K> = None;
@@ -178,8 +192,14 @@ async fn apply<K: Managed>(
     let obj = fresh.as_ref().unwrap_or(obj);
     let (mut report, action) = match outcome {
         Ok(report) => {
-            ctx.backoff.reset(&key);
-            let action = if report.quiet {
+            if !report.unrecognised {
+                ctx.backoff.reset(&key);
+            }
+            let action = if report.unrecognised {
+                // Not a state we know to wait on at the pending pace.
+                ctx.resync
+                    .hold(obj, Action::requeue(ctx.backoff.next(&key)))
+            } else if report.quiet {
                 // Final upstream: nothing will change there; only a spec change wakes it.
                 ctx.resync.hold(obj, Action::await_change())
             } else if report.pending {
@@ -199,9 +219,12 @@ async fn apply<K: Managed>(
         Err(e) => {
             failed.store(true, Ordering::Relaxed);
             let (mut report, action) = failure(obj, ctx, &e).await;
-            if matches!(e, ReconcileError::CreateRefused(_)) {
+            if let ReconcileError::CreateRefused(refusal) = &e {
                 ctx.claims.release(obj);
                 report.ownership = Some(None);
+                if K::one_shot() {
+                    refused_for_good(&mut report, refusal);
+                }
             }
             (report, action)
         }
@@ -305,6 +328,9 @@ async fn sync<K: Managed>(
                     .as_ref()
                     .map(|o| o.since.clone())
                     .unwrap_or_else(|| Time(jiff::Timestamp::now())),
+                key: prior
+                    .as_ref()
+                    .map_or_else(|| obj.intent_key(), |o| o.key.clone()),
             };
             if let Err(rival) = ctx.claims.try_claim(&id, obj, &intent, |r| ctx.exists(r)) {
                 return Ok(conflict(ctx, obj, current, &rival.object, &project).await);
@@ -383,6 +409,25 @@ async fn sync<K: Managed>(
             })
         }
         Some(o) => Some(o),
+        // Created under this object's manifest-derived tag (a rebuilt cluster re-applying the
+        // same manifest): its own, not someone else's to adopt.
+        None if obj.intent_key().is_some() && external.tag(&seen) == obj.intent_key() => {
+            let found = Ownership {
+                state: OwnershipState::Created,
+                project_id: project.clone(),
+                endpoint: config.endpoint.clone(),
+                since: Time(jiff::Timestamp::now()),
+                key: obj.intent_key(),
+            };
+            if let Err(rival) = ctx.claims.try_claim(&id, obj, &found, |r| ctx.exists(r)) {
+                return Ok(conflict(ctx, obj, current, &rival.object, &project).await);
+            }
+            let note = format!(
+                "found {what}, created under this manifest's tag before this object existed (a rebuilt or restored cluster); nothing was created"
+            );
+            event(ctx, obj, false, "Found", "Create", note).await;
+            Some(found)
+        }
         None => {
             let allowed = match policies.adoption {
                 AdoptionPolicy::Never => false,
@@ -399,6 +444,7 @@ async fn sync<K: Managed>(
                 project_id: project.clone(),
                 endpoint: config.endpoint.clone(),
                 since: Time(jiff::Timestamp::now()),
+                key: None,
             };
             if let Err(rival) = ctx.claims.try_claim(&id, obj, &adopted, |r| ctx.exists(r)) {
                 return Ok(conflict(ctx, obj, current, &rival.object, &project).await);
@@ -499,6 +545,16 @@ fn settled_report<K: Managed, E: External<K>>(
         Progress::Pending { reason, message } => {
             let mut r = with(Desired::new(READY, Status::False, reason, message));
             r.pending = true;
+            r
+        }
+        Progress::Unrecognised { message } => {
+            let mut r = with(Desired::new(
+                READY,
+                Status::Unknown,
+                reason::UNKNOWN_STATE,
+                message,
+            ));
+            r.unrecognised = true;
             r
         }
         Progress::Final {
@@ -617,6 +673,41 @@ async fn conflict<K: Managed>(
         Desired::new(SYNCED, Status::False, reason::CONFLICT, msg),
     )
     .with_project(project)
+}
+
+/// A new retry request on an object that failed for good.
+fn retry_due<'a, K: Managed>(obj: &'a K, current: &K::Status) -> Option<&'a str> {
+    let request = obj.retry_request()?;
+    let handled = current.managed().last_handled_retry_at.as_deref() == Some(request);
+    (!handled && failed_for_good(obj, current)).then_some(request)
+}
+
+/// Whether the object's current generation ended in a failure that only a retry undoes.
+fn failed_for_good<K: Managed>(obj: &K, current: &K::Status) -> bool {
+    let st = current.managed();
+    st.observed_generation == obj.meta().generation
+        && crate::core::conditions::find(&st.conditions, FAILED).is_some_and(|c| c.status == "True")
+}
+
+/// A one-shot create the service refused: Failed with the service's code, and how to retry.
+fn refused_for_good<K: Managed>(report: &mut Report<K>, refusal: &ApiError) {
+    let message = format!(
+        "the service refused the submit: {refusal}; nothing is submitted again until the annotation {} takes a new value",
+        super::managed::RETRY_ANNOTATION
+    );
+    for c in [Some(&mut report.ready), report.synced.as_mut()]
+        .into_iter()
+        .flatten()
+    {
+        c.reason = reason::CREATE_REFUSED;
+        c.message = message.clone();
+    }
+    report.extra = vec![Desired::new(
+        FAILED,
+        Status::True,
+        reason::CREATE_REFUSED,
+        message,
+    )];
 }
 
 fn reconcile_request<K: Managed>(obj: &K) -> Option<&str> {

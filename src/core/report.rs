@@ -41,6 +41,12 @@ pub mod reason {
     pub const NOT_READY: &str = "UpstreamNotReady";
     /// The upstream object finished and failed (a job): terminal.
     pub const FAILED: &str = "Failed";
+    /// The service refused to create a one-shot object (a job): terminal until a retry.
+    pub const CREATE_REFUSED: &str = "CreateRefused";
+    /// A retry asked for by annotation is under way.
+    pub const RETRYING: &str = "Retrying";
+    /// The upstream object is in a state this operator does not know.
+    pub const UNKNOWN_STATE: &str = "UnknownState";
 }
 
 /// The status a reconcile arrived at. `None` fields keep what status already says.
@@ -65,6 +71,12 @@ pub struct Report<K: Managed> {
     pub extra: Vec<Desired>,
     /// Written only if the object is still at this resourceVersion (an intent decided on it).
     pub precondition: Option<String>,
+    /// The retry request (annotation value) this reconcile acted on: the upstream object of
+    /// the failed attempt is forgotten.
+    pub retried: Option<String>,
+    /// The upstream object is in a state the operator does not know: looked at again with
+    /// backoff, not at the pending pace.
+    pub unrecognised: bool,
 }
 
 impl<K: Managed> Report<K> {
@@ -81,6 +93,8 @@ impl<K: Managed> Report<K> {
             quiet: false,
             extra: Vec::new(),
             precondition: None,
+            retried: None,
+            unrecognised: false,
         }
     }
 
@@ -152,6 +166,21 @@ impl<K: Managed> Report<K> {
     pub fn deleting() -> Self {
         Self::intent(reason::DELETING, "deleting the upstream object")
     }
+
+    /// A retry asked for by annotation: the failed attempt is forgotten (its claim, its
+    /// upstream object and the Failed condition) before anything is created again.
+    pub fn retrying(request: &str) -> Self {
+        let mut r = Self::intent(reason::RETRYING, "retrying as the retry annotation asks");
+        r.retried = Some(request.to_string());
+        r.ownership = Some(None);
+        r.extra = vec![Desired::new(
+            conditions::FAILED,
+            Status::False,
+            reason::RETRYING,
+            "",
+        )];
+        r
+    }
 }
 
 /// Writes status through the status subresource when it differs from `current`, the status as
@@ -169,6 +198,10 @@ pub async fn write_status<K: Managed>(
     let now = Time(jiff::Timestamp::now());
     let generation = obj.meta().generation;
     let mut status = old.clone();
+    if let Some(r) = &report.retried {
+        status.clear_at_provider();
+        status.managed_mut().last_handled_retry_at = Some(r.clone());
+    }
     if let Some(a) = &report.at_provider {
         status.set_at_provider(a.clone());
     }
@@ -232,8 +265,8 @@ pub fn progress(ready: &Desired) -> [Desired; 2] {
             _,
             INVALID_SPEC | ALREADY_EXISTS | CONFLICT | OWNER_MOVED | SECRET_MISSING
             | INVALID_SECRET | CREDENTIALS_MISSING | DEFAULT_CREDENTIALS_DENIED | AUTH_FAILED
-            // A job that failed stays failed.
-            | FAILED
+            // A job that failed, or was refused, stays failed.
+            | FAILED | CREATE_REFUSED
             // Observe reports a missing or drifted template and leaves it to a person.
             | NOT_FOUND | DRIFTED,
         ) => (false, true),

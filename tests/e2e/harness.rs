@@ -149,6 +149,30 @@ impl Scenario {
         }
     }
 
+    /// The same namespace and simulators as `other`, on another control plane (a rebuilt
+    /// cluster): `client` is that control plane's.
+    pub async fn on(client: kube::Client, other: &Scenario) -> Self {
+        let nsapi: Api<Namespace> = Api::all(client.clone());
+        let obj: Namespace =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": other.ns}})).unwrap();
+        nsapi
+            .create(&PostParams::default(), &obj)
+            .await
+            .expect("namespace created");
+        Scenario {
+            ns: other.ns.clone(),
+            client,
+            sim: other.sim.clone(),
+            endpoint: other.endpoint.clone(),
+            vod: other.vod.clone(),
+            vod_endpoint: other.vod_endpoint.clone(),
+            mps: other.mps.clone(),
+            mps_endpoint: other.mps_endpoint.clone(),
+            shared: other.shared.clone(),
+            operator: None,
+        }
+    }
+
     pub fn cloud(&self) -> CloudDefaults {
         CloudDefaults {
             endpoint: Some(self.endpoint.clone()),

@@ -32,7 +32,11 @@ async fn scenario(shared: Arc<Shared>, name: &str) -> Scenario {
 
 pub async fn job_submitted_and_succeeds(shared: Arc<Shared>) {
     let s = scenario(shared, "mps-success").await;
-    s.create_kind_json::<MpsSnapshotJob>("launch", job("videos/launch.mp4"))
+    let spec = crate::harness::with(
+        job("videos/launch.mp4"),
+        serde_json::json!({"userData": "pipeline-7"}),
+    );
+    s.create_kind_json::<MpsSnapshotJob>("launch", spec)
         .await
         .expect("create");
     let o: MpsSnapshotJob = s
@@ -47,11 +51,31 @@ pub async fn job_submitted_and_succeeds(shared: Arc<Shared>) {
     assert_eq!(condition(&o, "Failed").status, "False");
     assert_eq!(condition(&o, "Stalled").status, "False");
     assert_eq!(s.mps.store.job_count(), 1, "one job");
-    let uid = o.metadata.uid.clone().expect("uid");
+    let tag = live_snapshot_operator::kinds::mps::external::tag(&o);
+    assert!(tag.starts_with("lso-") && tag.len() == 36, "{tag}");
     assert_eq!(
         s.mps.store.user_data().get(&at.job_id).map(String::as_str),
-        Some(format!("lso-{uid}").as_str()),
-        "the job carries the object's tag"
+        Some(format!("pipeline-7-{tag}").as_str()),
+        "the job carries the user's UserData, then the object's tag"
+    );
+    assert_eq!(
+        at.user_data.as_deref(),
+        Some(format!("pipeline-7-{tag}").as_str())
+    );
+    // What was written: the output pattern and count, and the MNS notification.
+    let out = at.output.clone().expect("output in status");
+    assert_eq!(
+        (out.bucket.as_str(), out.object_pattern.as_str(), out.count),
+        ("media", "shots/{Count}.jpg", 3)
+    );
+    assert!(at.tile_output.is_none(), "no mosaic asked");
+    assert!(
+        at.mns_message_result
+            .as_ref()
+            .and_then(|m| m.message_id.as_ref())
+            .is_some(),
+        "{:?}",
+        at.mns_message_result
     );
     assert_eq!(s.mps_calls("submit_snapshot_job"), 1);
     s.wait_event("launch", "Created").await;
@@ -165,6 +189,202 @@ pub async fn one_submit_under_a_lagging_watch(shared: Arc<Shared>) {
     assert_eq!(created, 1, "one Created event");
 }
 
+/// A submit the service refuses (a synchronous snapshot that times out, answered as an error)
+/// is final: no submit in 6 resync periods nor after a restart, `Failed` with the code, until
+/// the retry annotation asks; the retry submits a new job.
+pub async fn refused_submit_is_final_until_retried(shared: Arc<Shared>) {
+    use lso_sim::mps::store::{InputKind, TimeoutAnswer};
+    let mut s = Scenario::new(shared, "mps-refused").await;
+    s.mps.store.set_timeout_answer(TimeoutAnswer::SubmitError);
+    s.mps
+        .store
+        .put_object_of("media", "videos/huge.mp4", 60, InputKind::Slow);
+    s.create_secret("aliyun", &[("accessKey", AK), ("secretKey", SK)])
+        .await;
+    let mut settings = s.settings();
+    settings.resync = Duration::from_secs(2);
+    s.start_operator_with(s.client.clone(), settings.clone(), s.cloud());
+    let one = crate::harness::with(
+        job("videos/huge.mp4"),
+        serde_json::json!({"snapshot": {"timeMs": 1000, "interval": null, "num": null}}),
+    );
+    s.create_kind_json::<MpsSnapshotJob>("cover", one)
+        .await
+        .expect("create");
+    let o: MpsSnapshotJob = s
+        .wait_kind("cover", "Failed", "True", Some("CreateRefused"))
+        .await;
+    assert!(
+        condition(&o, "Failed").message.contains("SnapshotTimeOut"),
+        "{}",
+        condition(&o, "Failed").message
+    );
+    assert_eq!(condition(&o, "Stalled").status, "True");
+    assert_eq!(condition(&o, "Ready").reason, "CreateRefused");
+    // Six resync periods, then a restart: nothing is submitted again.
+    let later = std::time::Instant::now() + Duration::from_secs(12);
+    eventually("six resync periods to pass", || async {
+        (std::time::Instant::now() > later).then_some(())
+    })
+    .await;
+    assert_eq!(
+        s.mps_calls("submit_snapshot_job"),
+        1,
+        "no resubmit at resync"
+    );
+    s.stop_operator().await;
+    s.start_operator_with(s.client.clone(), settings, s.cloud());
+    let later = std::time::Instant::now() + Duration::from_secs(5);
+    eventually("the restarted operator to settle", || async {
+        (std::time::Instant::now() > later).then_some(())
+    })
+    .await;
+    assert_eq!(
+        s.mps_calls("submit_snapshot_job"),
+        1,
+        "no resubmit after a restart"
+    );
+    // The input is fixed upstream; the user asks for a retry.
+    s.mps.store.put_object("media", "videos/huge.mp4", 60);
+    s.dynamic_kind::<MpsSnapshotJob>()
+        .patch(
+            "cover",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"metadata": {"annotations": {
+                "live.snapshot.dev/retry-requested-at": "2026-12-02T10:00:00Z"}}})),
+        )
+        .await
+        .expect("annotate");
+    let o: MpsSnapshotJob = s
+        .wait_kind("cover", "Ready", "True", Some("Succeeded"))
+        .await;
+    assert_eq!(condition(&o, "Failed").status, "False");
+    assert_eq!(
+        s.mps_calls("submit_snapshot_job"),
+        2,
+        "one retry, one submit"
+    );
+    assert_eq!(
+        o.status
+            .as_ref()
+            .and_then(|s| s.managed.last_handled_retry_at.as_deref()),
+        Some("2026-12-02T10:00:00Z")
+    );
+}
+
+/// The failures the reference lists for a job end it for good with their code: bad content,
+/// and a synchronous snapshot that timed out (answered as a failed job).
+pub async fn listed_job_failures_are_final(shared: Arc<Shared>) {
+    use lso_sim::mps::store::InputKind;
+    let s = scenario(shared, "mps-failures").await;
+    s.mps
+        .store
+        .put_object_of("media", "videos/bad.mp4", 60, InputKind::Bad);
+    s.mps
+        .store
+        .put_object_of("media", "videos/slow.mp4", 60, InputKind::Slow);
+    let sync = serde_json::json!({"snapshot": {"timeMs": 0, "interval": null, "num": null}});
+    for (name, object, code) in [
+        (
+            "bad",
+            "videos/bad.mp4",
+            "InvalidParameter.ResourceContentBad",
+        ),
+        ("slow", "videos/slow.mp4", "SnapshotTimeOut"),
+    ] {
+        let spec = crate::harness::with(job(object), sync.clone());
+        s.create_kind_json::<MpsSnapshotJob>(name, spec)
+            .await
+            .expect("create");
+        let o: MpsSnapshotJob = s.wait_kind(name, "Failed", "True", Some("Failed")).await;
+        let at = o.status.and_then(|s| s.at_provider).expect("atProvider");
+        assert_eq!(at.code.as_deref(), Some(code));
+    }
+    assert_eq!(s.mps_calls("submit_snapshot_job"), 2);
+}
+
+/// A state the operator does not know is reported as it is and polled with backoff, not at
+/// the 3-second pace of a running job.
+pub async fn unknown_state_backs_off(shared: Arc<Shared>) {
+    let mut s = Scenario::new(shared, "mps-unknown").await;
+    s.mps.store.set_job_time(Duration::from_secs(3600));
+    s.mps.store.put_object("media", "videos/launch.mp4", 60);
+    s.create_secret("aliyun", &[("accessKey", AK), ("secretKey", SK)])
+        .await;
+    let mut settings = s.settings();
+    settings.backoff_base = Duration::from_secs(5);
+    settings.backoff_max = Duration::from_secs(60);
+    s.start_operator_with(s.client.clone(), settings, s.cloud());
+    s.create_kind_json::<MpsSnapshotJob>("odd", job("videos/launch.mp4"))
+        .await
+        .expect("create");
+    let o: MpsSnapshotJob = s
+        .wait_kind("odd", "Ready", "False", Some("Submitted"))
+        .await;
+    let id = o.status.and_then(|s| s.at_provider).expect("at").job_id;
+    s.mps.store.override_state(&id, "Paused");
+    let o: MpsSnapshotJob = s
+        .wait_kind("odd", "Ready", "Unknown", Some("UnknownState"))
+        .await;
+    assert!(
+        condition(&o, "Ready").message.contains("\"Paused\""),
+        "{}",
+        condition(&o, "Ready").message
+    );
+    let before = s.mps_calls("query_snapshot_job_list");
+    let later = std::time::Instant::now() + Duration::from_secs(12);
+    eventually("twelve seconds to pass", || async {
+        (std::time::Instant::now() > later).then_some(())
+    })
+    .await;
+    let polls = s.mps_calls("query_snapshot_job_list") - before;
+    // Backoff from 5 s: at most 5 s, 10 s into the window; the pending pace would be 4.
+    assert!(polls <= 2, "{polls} polls in 12 s");
+}
+
+/// The same manifest applied to a second, fresh control plane (a rebuilt cluster) against the
+/// same MPS: the new object finds the job the old one submitted by its manifest-derived tag,
+/// and nothing is submitted.
+pub async fn rebuilt_cluster_submits_nothing(shared: Arc<Shared>) {
+    let s = scenario(shared.clone(), "mps-rebuilt").await;
+    let spec = job("videos/launch.mp4");
+    s.create_kind_json::<MpsSnapshotJob>("launch", spec.clone())
+        .await
+        .expect("create");
+    let first: MpsSnapshotJob = s
+        .wait_kind("launch", "Ready", "True", Some("Succeeded"))
+        .await;
+    assert_eq!(s.mps_calls("submit_snapshot_job"), 1);
+    // A new cluster: its own etcd and kube-apiserver, the same namespace and manifests.
+    let tools = lso_sim::devenv::tools_dir(&shared.repo).expect("tools");
+    let cp = lso_sim::devenv::ControlPlane::start(&tools)
+        .await
+        .expect("second control plane");
+    cp.install_crd(&shared.repo).expect("CRDs");
+    let client = cp.client().await.expect("client");
+    let mut rebuilt = Scenario::on(client.clone(), &s).await;
+    rebuilt
+        .create_secret("aliyun", &[("accessKey", AK), ("secretKey", SK)])
+        .await;
+    rebuilt.start_operator();
+    rebuilt
+        .create_kind_json::<MpsSnapshotJob>("launch", spec)
+        .await
+        .expect("create");
+    let again: MpsSnapshotJob = rebuilt
+        .wait_kind("launch", "Ready", "True", Some("Succeeded"))
+        .await;
+    rebuilt.stop_operator().await;
+    assert_ne!(first.metadata.uid, again.metadata.uid, "a new object");
+    let (a, b) = (
+        first.status.and_then(|s| s.at_provider),
+        again.status.and_then(|s| s.at_provider),
+    );
+    assert_eq!(a.map(|a| a.job_id), b.map(|b| b.job_id), "the same job");
+    assert_eq!(s.mps_calls("submit_snapshot_job"), 1, "no new submit");
+    assert_eq!(s.mps.store.job_count(), 1);
+}
+
 pub async fn bad_jobs_are_refused(shared: Arc<Shared>) {
     let s = Scenario::new(shared, "mps-admission").await;
     let with = |patch: serde_json::Value| crate::harness::with(job("videos/launch.mp4"), patch);
@@ -187,6 +407,38 @@ pub async fn bad_jobs_are_refused(shared: Arc<Shared>) {
             with(serde_json::json!({"credentialsSecretRef": null})),
             "credentialsSecretRef",
         ),
+    ] {
+        let err = s
+            .create_kind_json::<MpsSnapshotJob>("bad", spec.clone())
+            .await
+            .expect_err("refused");
+        assert!(err.to_string().contains(says), "{spec}: {err}");
+    }
+    // Ranges the reference does not give are left to the service; time points take two
+    // decimals.
+    for (name, patch) in [
+        (
+            "wide",
+            serde_json::json!({"snapshot": {"width": 7680, "height": 4, "num": 200000}}),
+        ),
+        (
+            "points",
+            serde_json::json!({"snapshot": {"timeMs": null, "interval": null, "num": null, "timePointsMs": [1500.25, 0, 1500.25, 0.29]}}),
+        ),
+    ] {
+        s.create_kind_json::<MpsSnapshotJob>(name, with(patch.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("{patch}: {e}"));
+    }
+    for (spec, says) in [
+        (
+            with(
+                serde_json::json!({"snapshot": {"timeMs": null, "interval": null, "num": null, "timePointsMs": [1.234]}}),
+            ),
+            "two decimals",
+        ),
+        (with(serde_json::json!({"userData": "-x"})), "userData"),
+        (with(serde_json::json!({"userData": "a_b"})), "userData"),
     ] {
         let err = s
             .create_kind_json::<MpsSnapshotJob>("bad", spec.clone())

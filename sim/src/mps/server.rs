@@ -341,9 +341,80 @@ fn submit(sim: &MpsSimulator, params: &[(String, String)]) -> Response {
         {
             return Err(Bad::invalid("SnapshotConfig.Num must be greater than 0."));
         }
+        if let Some(f) = config.get("FrameType")
+            && !f
+                .as_str()
+                .is_some_and(|f| ["normal", "intra"].contains(&f.to_ascii_lowercase().as_str()))
+        {
+            return Err(Bad::invalid(
+                "SnapshotConfig.FrameType must be normal or intra.",
+            ));
+        }
+        for key in ["Width", "Height", "Time"] {
+            if config
+                .get(key)
+                .is_some_and(|v| number(v).is_none_or(|n| n < 0))
+            {
+                return Err(Bad::invalid(format!(
+                    "SnapshotConfig.{key} must be a non-negative integer."
+                )));
+            }
+        }
+        if let Some(points) = config["TimeArray"]["TimePointList"].as_array()
+            && points.iter().any(|p| p.as_f64().is_none_or(|t| t < 0.0))
+        {
+            return Err(Bad::invalid(
+                "TimeArray.TimePointList takes numbers of milliseconds.",
+            ));
+        }
+        if let Some(tile) = config.get("TileOut") {
+            for key in [
+                "Lines",
+                "Columns",
+                "CellWidth",
+                "CellHeight",
+                "CellSelStep",
+                "Margin",
+                "Padding",
+            ] {
+                if tile
+                    .get(key)
+                    .is_some_and(|v| number(v).is_none_or(|n| n < 0))
+                {
+                    return Err(Bad::invalid(format!(
+                        "SnapshotConfig.TileOut.{key} must be a non-negative integer."
+                    )));
+                }
+            }
+            let output = config.get("TileOutputFile").ok_or_else(|| {
+                Bad::new(
+                    codes::MISSING_PARAMETER,
+                    "SnapshotConfig.TileOutputFile is mandatory with TileOut.",
+                )
+            })?;
+            oss_file(output, "SnapshotConfig.TileOutputFile")?;
+        }
         let user_data = param(params, "UserData").unwrap_or("");
         if user_data.len() > 1024 {
             return Err(Bad::invalid("UserData is longer than 1024 bytes."));
+        }
+        // Letters, digits and hyphens, not starting with a special character (the reference).
+        if !user_data
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+            || user_data.starts_with('-')
+        {
+            return Err(Bad::invalid(
+                "UserData takes letters, digits and hyphens, and must not start with a hyphen.",
+            ));
+        }
+        if sim.store.timeout_answer() == super::store::TimeoutAnswer::SubmitError
+            && sim.store.times_out(&input, &config)
+        {
+            return Err(Bad::new(
+                codes::SNAPSHOT_TIMEOUT,
+                "The snapshot took longer than 5 seconds.",
+            ));
         }
         Ok((input, config))
     })();
@@ -380,6 +451,24 @@ pub fn utc(t: &str) -> Option<jiff::Timestamp> {
 
 fn query(sim: &MpsSimulator, params: &[(String, String)]) -> Response {
     if let Some(ids) = param(params, "SnapshotJobIds") {
+        // Whether ids combine with filters is not documented (mps-api.md); the simulator
+        // refuses the combination rather than let one silently win.
+        if let Some((name, _)) = params.iter().find(|(k, v)| {
+            !v.is_empty()
+                && [
+                    "PipelineId",
+                    "State",
+                    "StartOfJobCreatedTimeRange",
+                    "EndOfJobCreatedTimeRange",
+                    "NextPageToken",
+                    "MaximumPageSize",
+                ]
+                .contains(&k.as_str())
+        }) {
+            return invalid(format!(
+                "SnapshotJobIds cannot be combined with {name} (unconfirmed: the simulator refuses it)."
+            ));
+        }
         let ids: Vec<&str> = ids
             .split(',')
             .map(str::trim)

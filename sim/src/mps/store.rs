@@ -19,10 +19,32 @@ pub struct Job {
     pub user_data: String,
     /// The input object did not exist: the job fails.
     pub missing_input: bool,
+    /// How the input object was uploaded (bad content, slow to decode).
+    pub input_kind: InputKind,
     /// No Interval and no Num: done when the submit returns.
     pub synchronous: bool,
     pub count: i64,
     pub tile_count: i64,
+}
+
+/// What an uploaded object is like, for the failures the reference lists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InputKind {
+    #[default]
+    Good,
+    /// Unreadable content: the job fails with `InvalidParameter.ResourceContentBad`.
+    Bad,
+    /// A synchronous snapshot of it takes more than 5 s: `SnapshotTimeOut`.
+    Slow,
+}
+
+/// The reference does not say whether a synchronous job that times out is refused at submit
+/// or reported as a failed job: the simulator does either.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TimeoutAnswer {
+    #[default]
+    FailedJob,
+    SubmitError,
 }
 
 /// A paged query in progress: the filters it was asked with and where the next page starts.
@@ -34,8 +56,11 @@ pub struct Cursor {
 
 #[derive(Default)]
 pub struct MpsStore {
-    /// (bucket, object) -> duration in seconds.
-    objects: Mutex<HashMap<(String, String), i64>>,
+    /// (bucket, object) -> duration in seconds and kind.
+    objects: Mutex<HashMap<(String, String), (i64, InputKind)>>,
+    timeout_answer: Mutex<TimeoutAnswer>,
+    /// States reported instead of the real one, by job id (a state the API may add).
+    state_overrides: Mutex<HashMap<String, String>>,
     /// By creation order.
     jobs: Mutex<Vec<Job>>,
     cursors: Mutex<HashMap<String, Cursor>>,
@@ -50,7 +75,45 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl MpsStore {
     /// Uploads an OSS object of `duration` seconds that jobs may read.
     pub fn put_object(&self, bucket: &str, object: &str, duration: i64) {
-        lock(&self.objects).insert((bucket.into(), object.into()), duration);
+        self.put_object_of(bucket, object, duration, InputKind::Good);
+    }
+
+    /// Uploads an object that jobs fail on (bad content) or time out on (slow).
+    pub fn put_object_of(&self, bucket: &str, object: &str, duration: i64, kind: InputKind) {
+        lock(&self.objects).insert((bucket.into(), object.into()), (duration, kind));
+    }
+
+    pub fn set_timeout_answer(&self, answer: TimeoutAnswer) {
+        *lock(&self.timeout_answer) = answer;
+    }
+
+    pub fn timeout_answer(&self) -> TimeoutAnswer {
+        *lock(&self.timeout_answer)
+    }
+
+    /// Reports `state` for job `id` from now on, whatever it really is.
+    pub fn override_state(&self, id: &str, state: &str) {
+        lock(&self.state_overrides).insert(id.into(), state.into());
+    }
+
+    /// Whether a submit of `input` (synchronous when `config` has no Interval, Num or
+    /// TimeArray) times out, to be refused at submit.
+    pub fn times_out(&self, input: &Value, config: &Value) -> bool {
+        let (_, kind) = self.input_of(input);
+        kind == InputKind::Slow && is_synchronous(config)
+    }
+
+    fn input_of(&self, input: &Value) -> (Option<i64>, InputKind) {
+        let text = |k: &str| input[k].as_str().unwrap_or_default().to_string();
+        // The API takes the object name URL-encoded.
+        let object = url::form_urlencoded::parse(format!("o={}", text("Object")).as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        match lock(&self.objects).get(&(text("Bucket"), object)) {
+            Some((d, k)) => (Some(*d), *k),
+            None => (None, InputKind::Good),
+        }
     }
 
     /// How long an asynchronous job takes from submit to its final state.
@@ -62,12 +125,6 @@ impl MpsStore {
         *lock(&self.job_time)
     }
 
-    fn object(&self, bucket: &str, object: &str) -> Option<i64> {
-        lock(&self.objects)
-            .get(&(bucket.to_string(), object.to_string()))
-            .copied()
-    }
-
     /// Records a validated submit; the new job.
     pub fn submit(&self, input: Value, config: Value, pipeline_id: &str, user_data: &str) -> Job {
         let id = {
@@ -75,18 +132,9 @@ impl MpsStore {
             *n += 1;
             format!("{:032x}", 0x5e1f_0000_0000_u64 + *n)
         };
-        let text = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
-        // The API takes the object name URL-encoded.
-        let object =
-            url::form_urlencoded::parse(format!("o={}", text(&input, "Object")).as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default();
-        let duration = self.object(&text(&input, "Bucket"), &object);
+        let (duration, input_kind) = self.input_of(&input);
         let num = |k: &str| number(&config[k]);
-        let synchronous = config.get("Interval").is_none()
-            && config.get("Num").is_none()
-            && config.get("TimeArray").is_none();
+        let synchronous = is_synchronous(&config);
         let count = if let Some(points) = config["TimeArray"]["TimePointList"].as_array() {
             points.len() as i64
         } else if let Some(n) = num("Num") {
@@ -113,6 +161,7 @@ impl MpsStore {
             pipeline_id: pipeline_id.into(),
             user_data: user_data.into(),
             missing_input: duration.is_none(),
+            input_kind,
             synchronous,
             count,
             tile_count,
@@ -137,6 +186,19 @@ impl MpsStore {
                     "The resource operated InputFile is not found",
                 )),
             )
+        } else if job.input_kind == InputKind::Bad {
+            (
+                "Fail",
+                Some((
+                    "InvalidParameter.ResourceContentBad",
+                    "The resource operated InputFile is bad",
+                )),
+            )
+        } else if job.input_kind == InputKind::Slow && job.synchronous {
+            (
+                "Fail",
+                Some(("SnapshotTimeOut", "The snapshot took longer than 5 seconds")),
+            )
         } else {
             ("Success", None)
         }
@@ -145,6 +207,8 @@ impl MpsStore {
     /// A job as the API shows it: every scalar of its config as a string.
     pub fn view(&self, job: &Job) -> Value {
         let (state, failure) = self.state(job);
+        let overridden = lock(&self.state_overrides).get(&job.id).cloned();
+        let state = overridden.as_deref().unwrap_or(state);
         let done = state == "Success";
         let mut v = json!({
             "Id": job.id,
@@ -158,6 +222,10 @@ impl MpsStore {
             "TileCount": if done { job.tile_count.to_string() } else { "0".into() },
             "MNSMessageResult": {},
         });
+        if done {
+            v["MNSMessageResult"] =
+                json!({"MessageId": format!("{:032x}", job.created.as_nanosecond())});
+        }
         if let Some((code, message)) = failure {
             v["Code"] = code.into();
             v["Message"] = message.into();
@@ -211,6 +279,13 @@ impl MpsStore {
             .map(|j| (j.id.clone(), j.user_data.clone()))
             .collect()
     }
+}
+
+/// No Interval, no Num and no TimeArray: one snapshot, taken before the submit returns.
+fn is_synchronous(config: &Value) -> bool {
+    config.get("Interval").is_none()
+        && config.get("Num").is_none()
+        && config.get("TimeArray").is_none()
 }
 
 /// An integer sent as a number or a string.

@@ -28,6 +28,9 @@ pub mod codes {
     pub const INVALID_PARAMETER: &str = "InvalidParameter";
     pub const AMBIGUITY: &str = "InvalidParameter.Ambiguity";
     pub const RESOURCE_NOT_FOUND: &str = "InvalidParameter.ResourceNotFound";
+    pub const RESOURCE_CONTENT_BAD: &str = "InvalidParameter.ResourceContentBad";
+    /// A synchronous job (one snapshot) that took more than 5 s.
+    pub const SNAPSHOT_TIMEOUT: &str = "SnapshotTimeOut";
     pub const API_NOT_FOUND: &str = "InvalidApi.NotFound";
     pub const THROTTLING_USER: &str = "Throttling.User";
     pub const INTERNAL: &str = "InternalError";

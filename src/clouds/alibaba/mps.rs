@@ -10,10 +10,11 @@ use crate::clouds::http::decode;
 
 /// Ids one by-id query takes at most.
 pub const IDS_PER_QUERY: usize = 10;
-/// Page size of a paged query (the API allows 1-300).
-pub const PAGE_SIZE: usize = 100;
-/// Pages a paged query follows at most: a token that never ends must not loop forever.
-const MAX_PAGES: usize = 100;
+/// Page size of a paged query: the most the API allows (1-300).
+pub const PAGE_SIZE: usize = 300;
+/// Pages a paged query follows at most (300,000 jobs): a token that never ends must not loop
+/// forever. Listings are bounded by creation time, so a real one stays far below.
+const MAX_PAGES: usize = 1000;
 
 /// An OSS object: where a job reads its input or writes its output. `object` is sent
 /// URL-encoded, as the API asks.
@@ -90,6 +91,20 @@ pub struct SnapshotJob {
     pub input: Option<OssFile>,
     #[serde(default)]
     pub snapshot_config: Option<Value>,
+    #[serde(default, rename = "MNSMessageResult")]
+    pub mns_message_result: Option<MnsResult>,
+}
+
+/// `MNSMessageResult`: the notification of a job.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct MnsResult {
+    #[serde(default)]
+    pub message_id: Option<String>,
+    #[serde(default)]
+    pub error_code: Option<String>,
+    #[serde(default)]
+    pub error_message: Option<String>,
 }
 
 impl SnapshotJob {
@@ -246,6 +261,18 @@ impl MpsClient {
 
     /// Every job matching `filter`, newest first, following the page token to its end.
     pub async fn list(&self, filter: &JobFilter) -> Result<Vec<SnapshotJob>, ApiError> {
+        let mut out = Vec::new();
+        self.for_each(filter, |j| out.push(j)).await?;
+        Ok(out)
+    }
+
+    /// Hands every job matching `filter` to `each`, page by page, without holding the listing;
+    /// returns the number of calls made.
+    pub async fn for_each(
+        &self,
+        filter: &JobFilter,
+        mut each: impl FnMut(SnapshotJob),
+    ) -> Result<usize, ApiError> {
         let op = Operation::QueryJobs;
         let mut base = vec![("MaximumPageSize".to_string(), PAGE_SIZE.to_string())];
         if let Some(p) = &filter.pipeline_id {
@@ -260,24 +287,24 @@ impl MpsClient {
         if let Some(t) = filter.created_to {
             base.push(("EndOfJobCreatedTimeRange".into(), api_time(t)));
         }
-        let mut out = Vec::new();
         let mut token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
+        for page in 1..=MAX_PAGES {
             let mut params = base.clone();
             if let Some(t) = &token {
                 params.push(("NextPageToken".into(), t.clone()));
             }
             let bytes = self.gw.call(op, "QuerySnapshotJobList", &params).await?;
             let answer: QueryAnswer = decode(op, &bytes)?;
-            out.extend(
-                answer
-                    .snapshot_job_list
-                    .map(|l| l.snapshot_job)
-                    .unwrap_or_default(),
-            );
+            for job in answer
+                .snapshot_job_list
+                .map(|l| l.snapshot_job)
+                .unwrap_or_default()
+            {
+                each(job);
+            }
             match answer.next_page_token.filter(|t| !t.is_empty()) {
                 Some(t) if Some(&t) != token.as_ref() => token = Some(t),
-                _ => return Ok(out),
+                _ => return Ok(page),
             }
         }
         Err(ApiError::Decode {

@@ -94,6 +94,10 @@ impl KindStatus for LiveSnapshotTemplateStatus {
     fn set_at_provider(&mut self, at: AtProvider) {
         self.at_provider = Some(at);
     }
+
+    fn clear_at_provider(&mut self) {
+        self.at_provider = None;
+    }
 }
 
 #[cfg(test)]

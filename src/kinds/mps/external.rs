@@ -9,10 +9,13 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use super::batch::{JobBatcher, Polled};
+use super::lookup::{LOOKBACK, PipelineIndex, TAG_PREFIX};
 use super::reason;
-use super::resource::{MpsAtProvider, MpsSnapshotJob, MpsSnapshotJobStatus, OssObject};
+use super::resource::{
+    MnsMessageResult, MpsAtProvider, MpsSnapshotJob, MpsSnapshotJobStatus, OssObject, WrittenFiles,
+};
 use crate::clouds::alibaba::gateway::RpcGateway;
-use crate::clouds::alibaba::mps::{JobFilter, JobState, MpsClient, OssFile, SnapshotJob};
+use crate::clouds::alibaba::mps::{JobState, MpsClient, OssFile, SnapshotJob};
 use crate::clouds::alibaba::signer::escape;
 use crate::clouds::error::ApiError;
 use crate::clouds::huawei::ClientConfig;
@@ -23,16 +26,13 @@ use crate::core::{Context, ReconcileError, UpstreamSettings};
 
 /// How long a job read in a batch answers its own object's poll (objects poll every 3 s).
 const BATCH_WINDOW: Duration = Duration::from_secs(2);
-/// How far before the recorded intent a lost submit is looked for (clock skew between the
-/// operator and the service).
-const SEARCH_SLACK: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
 
 pub struct MpsConnector {
-    pool: ClientPool<JobBatcher>,
+    pool: ClientPool<(JobBatcher, PipelineIndex)>,
 }
 
 pub struct MpsExternal {
-    batcher: Arc<JobBatcher>,
+    shared: Arc<(JobBatcher, PipelineIndex)>,
 }
 
 #[async_trait::async_trait]
@@ -58,12 +58,13 @@ impl Connector<MpsSnapshotJob> for MpsConnector {
                 .with_observer(self.pool.observer());
             let client = MpsClient::new(gateway);
             // The per-object observe mode (`--observe per-object`) polls each job on its own.
-            Ok(Arc::new(match self.pool.settings().coalesce_window {
+            let batcher = match self.pool.settings().coalesce_window {
                 Some(_) => JobBatcher::new(client, BATCH_WINDOW),
                 None => JobBatcher::per_job(client),
-            }))
+            };
+            Ok(Arc::new((batcher, PipelineIndex::default())))
         })?;
-        Ok(MpsExternal { batcher })
+        Ok(MpsExternal { shared: batcher })
     }
 
     fn evict_idle(&self, idle: Duration) {
@@ -71,9 +72,39 @@ impl Connector<MpsSnapshotJob> for MpsConnector {
     }
 }
 
-/// The `UserData` a job is tagged with: how a lost submit is recognised as this object's.
+/// The operator's tag of this object's job: `lso-` and 32 hex digits of a digest of what the
+/// manifest says (spec.jobKey, or the namespace, the name and the spec) and of the retry
+/// request being served. The same manifest gives the same tag on any cluster, so a rebuilt
+/// cluster finds its jobs; a retry gives a new one, so a retried job is a new job.
 pub fn tag(obj: &MpsSnapshotJob) -> String {
-    format!("lso-{}", kube::ResourceExt::uid(obj).unwrap_or_default())
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    match &obj.spec.job_key {
+        Some(key) => h.update(format!("jobKey\n{key}")),
+        None => {
+            let meta = &obj.metadata;
+            h.update(format!(
+                "object\n{}\n{}\n",
+                meta.namespace.as_deref().unwrap_or_default(),
+                meta.name.as_deref().unwrap_or_default()
+            ));
+            // Field order is the struct's and unset fields are left out: stable across
+            // clusters and releases that add optional fields.
+            h.update(serde_json::to_vec(&obj.spec).unwrap_or_default());
+        }
+    }
+    if let Some(retry) = crate::core::managed::Managed::retry_request(obj) {
+        h.update(format!("\nretry\n{retry}"));
+    }
+    format!("{TAG_PREFIX}{}", &hex::encode(h.finalize())[..32])
+}
+
+/// The `UserData` a job is submitted with: the user's own value, then the operator's tag.
+pub fn user_data(obj: &MpsSnapshotJob) -> String {
+    match &obj.spec.user_data {
+        Some(own) => format!("{own}-{}", tag(obj)),
+        None => tag(obj),
+    }
 }
 
 fn oss(o: &OssObject) -> OssFile {
@@ -109,6 +140,17 @@ pub fn snapshot_config(obj: &MpsSnapshotJob) -> Value {
         c.insert("FrameType".into(), name.into());
     }
     if let Some(points) = &s.time_points_ms {
+        // Whole milliseconds go as integers (1000, not 1000.0), fractions as they are.
+        let points: Vec<Value> = points
+            .iter()
+            .map(|&p| {
+                if p.fract() == 0.0 && p.abs() < 9.0e15 {
+                    json!(p as i64)
+                } else {
+                    json!(p)
+                }
+            })
+            .collect();
         c.insert("TimeArray".into(), json!({"TimePointList": points}));
     }
     if let Some(t) = &s.tile {
@@ -154,7 +196,7 @@ impl External<MpsSnapshotJob> for MpsExternal {
                 return Ok(Observation::Present(from_status(at)));
             }
             return Ok(
-                match self.batcher.poll(&at.job_id, look == Look::Fresh).await? {
+                match self.batcher().poll(&at.job_id, look == Look::Fresh).await? {
                     Polled::Job(job) => Observation::Present(*job),
                     Polled::Missing => Observation::Unavailable {
                         reason: reason::JOB_NOT_FOUND,
@@ -166,41 +208,54 @@ impl External<MpsSnapshotJob> for MpsExternal {
                 },
             );
         }
-        // No job recorded. The intent is written before any submit, so without one nothing
-        // was submitted; with one, a submit whose answer was lost is found by its tag.
-        let Some(own) = status.managed.ownership.as_ref() else {
-            return Ok(Observation::Absent);
+        // No job recorded. With an intent on record, a submit whose answer was lost is found
+        // by the tag the intent names; without one, the job this manifest submitted from a
+        // cluster since rebuilt is found by the same tag, within the lookback.
+        let own = status.managed.ownership.as_ref();
+        let tagged = match own {
+            Some(o) => o.key.clone().unwrap_or_else(|| {
+                // An intent recorded by a release that tagged jobs with the object's UID.
+                format!(
+                    "{TAG_PREFIX}{}",
+                    kube::ResourceExt::uid(obj).unwrap_or_default()
+                )
+            }),
+            None => user_data(obj),
         };
-        let filter = JobFilter {
-            pipeline_id: Some(obj.spec.pipeline_id.clone()),
-            created_from: Some(own.since.0 - SEARCH_SLACK),
-            ..Default::default()
+        let since = own.map_or_else(|| jiff::Timestamp::now() - LOOKBACK, |o| o.since.0);
+        let asked = match look {
+            Look::Since(t) => tokio::time::Instant::from_std(t),
+            _ => tokio::time::Instant::now(),
         };
-        let tag = tag(obj);
-        let jobs = self.batcher.client().list(&filter).await?;
-        Ok(
-            match jobs
-                .into_iter()
-                .find(|j| j.user_data.as_deref() == Some(tag.as_str()))
-            {
-                Some(job) => Observation::Present(job),
-                None => Observation::Absent,
-            },
-        )
+        let (found, _) = self
+            .shared
+            .1
+            .find(
+                self.batcher().client(),
+                &obj.spec.pipeline_id,
+                &tagged,
+                since,
+                asked,
+            )
+            .await?;
+        Ok(match found {
+            Some(job) => Observation::Present(job),
+            None => Observation::Absent,
+        })
     }
 
     async fn create(&self, obj: &MpsSnapshotJob) -> Result<SnapshotJob, ApiError> {
         let job = self
-            .batcher
+            .batcher()
             .client()
             .submit(
                 &oss(&obj.spec.input),
                 &snapshot_config(obj),
                 &obj.spec.pipeline_id,
-                &tag(obj),
+                &user_data(obj),
             )
             .await?;
-        self.batcher.register(&job);
+        self.batcher().register(&job);
         Ok(job)
     }
 
@@ -235,7 +290,20 @@ impl External<MpsSnapshotJob> for MpsExternal {
             count: job.count.unwrap_or(0),
             tile_count: job.tile_count.unwrap_or(0),
             creation_time: job.creation_time.clone(),
+            pipeline_id: job.pipeline_id.clone(),
+            user_data: job.user_data.clone(),
+            output: written(job, "OutputFile", job.count),
+            tile_output: written(job, "TileOutputFile", job.tile_count),
+            mns_message_result: job.mns_message_result.as_ref().map(|m| MnsMessageResult {
+                message_id: m.message_id.clone(),
+                error_code: m.error_code.clone(),
+                error_message: m.error_message.clone(),
+            }),
         }
+    }
+
+    fn tag(&self, job: &SnapshotJob) -> Option<String> {
+        job.user_data.clone()
     }
 
     fn progress(&self, job: &SnapshotJob) -> Progress {
@@ -264,7 +332,7 @@ impl External<MpsSnapshotJob> for MpsExternal {
                 reason: reason::SNAPSHOTTING,
                 message: format!("job {} is taking snapshots", job.id),
             },
-            Some(JobState::Submitted) | None => Progress::Pending {
+            Some(JobState::Submitted) => Progress::Pending {
                 reason: reason::SUBMITTED,
                 message: format!(
                     "job {} is queued in pipeline {}",
@@ -272,8 +340,34 @@ impl External<MpsSnapshotJob> for MpsExternal {
                     job.pipeline_id.as_deref().unwrap_or("?")
                 ),
             },
+            None => Progress::Unrecognised {
+                message: format!(
+                    "job {} is in state {:?}, which this operator does not know; looking again with backoff",
+                    job.id, job.state
+                ),
+            },
         }
     }
+}
+
+impl MpsExternal {
+    fn batcher(&self) -> &JobBatcher {
+        &self.shared.0
+    }
+}
+
+/// Where a job wrote `file` (`OutputFile`, `TileOutputFile`) as it echoes its config, decoded.
+fn written(job: &SnapshotJob, file: &str, count: Option<i64>) -> Option<WrittenFiles> {
+    let f = job.snapshot_config.as_ref()?.get(file)?;
+    let text = |k: &str| f.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+    Some(WrittenFiles {
+        bucket: text("Bucket").into(),
+        location: text("Location").into(),
+        object_pattern: percent_encoding::percent_decode_str(text("Object"))
+            .decode_utf8_lossy()
+            .into_owned(),
+        count: count.unwrap_or(0),
+    })
 }
 
 /// The job as status last recorded it (a final job is not read again).
@@ -286,6 +380,8 @@ fn from_status(at: &MpsAtProvider) -> SnapshotJob {
         count: Some(at.count),
         tile_count: Some(at.tile_count),
         creation_time: at.creation_time.clone(),
+        pipeline_id: at.pipeline_id.clone(),
+        user_data: at.user_data.clone(),
         ..Default::default()
     }
 }

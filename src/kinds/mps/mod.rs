@@ -4,6 +4,7 @@
 
 pub mod batch;
 pub mod external;
+pub mod lookup;
 pub mod resource;
 
 use crate::clouds::Service;
@@ -58,6 +59,10 @@ impl Managed for MpsSnapshotJob {
         Some(&self.spec.region)
     }
 
+    fn intent_key(&self) -> Option<String> {
+        Some(external::user_data(self))
+    }
+
     fn identity(&self) -> String {
         format!("MPS job {}", external::tag(self))
     }
@@ -81,6 +86,11 @@ impl Managed for MpsSnapshotJob {
     fn deletes_upstream() -> bool {
         false
     }
+
+    /// Every submit is a paid job: a refusal or a failure stays final until a retry is asked.
+    fn one_shot() -> bool {
+        true
+    }
 }
 
 impl KindStatus for MpsSnapshotJobStatus {
@@ -100,5 +110,9 @@ impl KindStatus for MpsSnapshotJobStatus {
 
     fn set_at_provider(&mut self, at: MpsAtProvider) {
         self.at_provider = Some(at);
+    }
+
+    fn clear_at_provider(&mut self) {
+        self.at_provider = None;
     }
 }

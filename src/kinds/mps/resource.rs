@@ -87,6 +87,23 @@ pub struct MpsSnapshotJobSpec {
     #[serde(default)]
     pub snapshot: SnapshotSpec,
 
+    /// Your own UserData for the job (delivered in its MNS messages): letters, digits and
+    /// hyphens, not starting with a hyphen. The operator appends its tag (`-lso-` and 32 hex
+    /// digits) to find the job again, so the whole stays within the API's 1,024 bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 987))]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9][A-Za-z0-9-]*$')").message("userData takes letters, digits and hyphens, and must not start with a hyphen (the API's rule)"))]
+    pub user_data: Option<String>,
+
+    /// What names this job across clusters. The job is tagged with a digest of this key (or,
+    /// when unset, of the namespace, the name and the spec), so the same manifest applied to a
+    /// rebuilt cluster finds the job it submitted instead of paying for it again (within 7
+    /// days). Give a key to keep one job across a rename; change it to run the job again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9][A-Za-z0-9._-]*$')").message("jobKey takes letters, digits, dots, underscores and hyphens"))]
+    pub job_key: Option<String>,
+
     /// Secret in this namespace with the Alibaba Cloud AccessKey: keys accessKey, secretKey,
     /// optionally securityToken (STS) and mpsEndpoint (must be on the operator's allowlist).
     pub credentials_secret_ref: SecretRef,
@@ -113,7 +130,7 @@ pub struct OssObject {
 
 /// The snapshot settings (`SnapshotConfig`). With neither interval nor num nor timePointsMs
 /// the job takes one snapshot at timeMs.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, KubeSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.timePointsMs) || !(has(self.timeMs) || has(self.interval) || has(self.num))").message("snapshot.timePointsMs cannot be combined with timeMs, interval or num (the API refuses it as InvalidParameter.Ambiguity)"))]
 pub struct SnapshotSpec {
@@ -121,31 +138,36 @@ pub struct SnapshotSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub time_ms: Option<i64>,
-    /// Seconds between snapshots.
+    /// Seconds between snapshots (the reference: greater than 0; no upper bound is given, so
+    /// the service judges larger values).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 86400))]
+    #[schemars(range(min = 1))]
     pub interval: Option<i64>,
-    /// How many snapshots.
+    /// How many snapshots (no upper bound in the reference: the service judges).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 100000))]
+    #[schemars(range(min = 1))]
     pub num: Option<i64>,
-    /// Output width in pixels; the video's when unset.
+    /// Output width in pixels; the video's when unset. The reference gives no range: the
+    /// service judges.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 8, max = 4096))]
+    #[schemars(range(min = 1))]
     pub width: Option<i64>,
-    /// Output height in pixels; the video's when unset.
+    /// Output height in pixels; the video's when unset. The reference gives no range: the
+    /// service judges.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 8, max = 4096))]
+    #[schemars(range(min = 1))]
     pub height: Option<i64>,
     /// normal: the exact frame; intra: the keyframe nearest each time point. The service's
     /// default when unset (the reference and the SDK disagree on which).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frame_type: Option<FrameType>,
-    /// Time points in milliseconds, instead of timeMs, interval and num: 1 to 100 of them.
+    /// Time points in milliseconds, instead of timeMs, interval and num: 1 to 100 of them, in
+    /// any order, repeats allowed, with up to two decimals (e.g. 1500.25).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 100))]
     #[schemars(inner(range(min = 0)))]
-    pub time_points_ms: Option<Vec<i64>>,
+    #[x_kube(validation = Rule::new("self.all(t, t * 100.0 - double(int(t * 100.0 + 0.5)) < 0.000001 && double(int(t * 100.0 + 0.5)) - t * 100.0 < 0.000001)").message("snapshot.timePointsMs takes milliseconds with at most two decimals"))]
+    pub time_points_ms: Option<Vec<f64>>,
     /// A mosaic (sprite) of the snapshots as well.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tile: Option<TileSpec>,
@@ -164,21 +186,21 @@ pub enum FrameType {
 pub struct TileSpec {
     /// Where the mosaic images go.
     pub output: OssObject,
-    /// Rows of a mosaic (default 10).
+    /// Rows of a mosaic (default 10; no upper bound in the reference).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 10000))]
+    #[schemars(range(min = 1))]
     pub lines: Option<i64>,
-    /// Columns of a mosaic (default 10).
+    /// Columns of a mosaic (default 10; no upper bound in the reference).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 10000))]
+    #[schemars(range(min = 1))]
     pub columns: Option<i64>,
-    /// Cell width in pixels.
+    /// Cell width in pixels (no range in the reference: the service judges).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 8, max = 4096))]
+    #[schemars(range(min = 1))]
     pub cell_width: Option<i64>,
-    /// Cell height in pixels.
+    /// Cell height in pixels (no range in the reference: the service judges).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 8, max = 4096))]
+    #[schemars(range(min = 1))]
     pub cell_height: Option<i64>,
     /// Use every n-th snapshot in the mosaic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -186,11 +208,11 @@ pub struct TileSpec {
     pub cell_sel_step: Option<i64>,
     /// Outer margin in pixels (default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0, max = 4096))]
+    #[schemars(range(min = 0))]
     pub margin: Option<i64>,
     /// Space between cells in pixels (default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0, max = 4096))]
+    #[schemars(range(min = 0))]
     pub padding: Option<i64>,
     /// Background colour: a keyword such as black, #rrggbb, or random (default black).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -234,4 +256,44 @@ pub struct MpsAtProvider {
     /// When MPS created the job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub creation_time: Option<String>,
+    /// The pipeline the job ran in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline_id: Option<String>,
+    /// The UserData the job carries: spec.userData, if any, and the operator's tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_data: Option<String>,
+    /// Where the snapshots were written: the object name pattern as the job echoes it and the
+    /// number written. How MPS expands {Count} in the name is not in the reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<WrittenFiles>,
+    /// Where the mosaic images were written, likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tile_output: Option<WrittenFiles>,
+    /// The job's MNS notification: its message id, or the error that kept it from being sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mns_message_result: Option<MnsMessageResult>,
+}
+
+/// Files a job wrote to OSS.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WrittenFiles {
+    pub bucket: String,
+    pub location: String,
+    /// The object name as configured (decoded), {Count} included.
+    pub object_pattern: String,
+    /// How many files.
+    pub count: i64,
+}
+
+/// `MNSMessageResult` of a job.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MnsMessageResult {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
 }

@@ -99,4 +99,8 @@ impl KindStatus for VodAssetSnapshotStatus {
     fn set_at_provider(&mut self, at: VodAtProvider) {
         self.at_provider = Some(at);
     }
+
+    fn clear_at_provider(&mut self) {
+        self.at_provider = None;
+    }
 }
