@@ -206,7 +206,7 @@ pub struct RunArgs {
     #[arg(long, env = "VOD_ENDPOINT")]
     pub vod_endpoint: Option<String>,
     /// Alibaba Cloud MPS endpoint for every MpsSnapshotJob (a private endpoint, or the
-    /// simulator); otherwise each object's spec.region decides it (https://mts.{region}.aliyuncs.com).
+    /// simulator); otherwise each object's spec.region decides it (https://mts.{region}.aliyuncs.com, or the host the official SDK maps it to).
     #[arg(long, env = "MPS_ENDPOINT")]
     pub mps_endpoint: Option<String>,
     /// Cloud region, e.g. cn-north-4 (used for the endpoints when --endpoint or --vod-endpoint

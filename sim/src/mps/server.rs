@@ -518,16 +518,11 @@ fn query(sim: &MpsSimulator, params: &[(String, String)]) -> Response {
             _ => return invalid("The NextPageToken is not valid."),
         },
     };
-    let jobs = sim.store.matching(pipeline, state, from, to);
-    let page: Vec<Value> = jobs
-        .iter()
-        .skip(offset)
-        .take(size)
-        .map(|j| sim.store.view(j))
-        .collect();
+    let (jobs, total) = sim.store.page(pipeline, state, from, to, offset, size);
+    let page: Vec<Value> = jobs.iter().map(|j| sim.store.view(j)).collect();
     let mut body = json!({"SnapshotJobList": {"SnapshotJob": page}});
     let next = offset + size;
-    if next < jobs.len() {
+    if next < total {
         body["NextPageToken"] = sim
             .store
             .issue_token(Cursor {

@@ -170,6 +170,39 @@ impl MpsStore {
         job
     }
 
+    /// Adds `n` finished jobs to `pipeline`, created evenly over the `span` before now and
+    /// tagged `UserData` by `user_data(i)`: a busy shared pipeline, for lookups and benchmarks.
+    pub fn seed_jobs(
+        &self,
+        pipeline: &str,
+        n: usize,
+        span: Duration,
+        user_data: impl Fn(usize) -> String,
+    ) {
+        let now = jiff::Timestamp::now();
+        let step = span.as_secs_f64() / n.max(1) as f64;
+        let mut jobs = lock(&self.jobs);
+        let mut next = lock(&self.next);
+        for i in 0..n {
+            *next += 1;
+            let age = jiff::SignedDuration::from_secs_f64(step * (n - i) as f64);
+            jobs.push(Job {
+                id: format!("{:032x}", 0x5eed_0000_0000_u64 + *next),
+                created: now - age,
+                started: Instant::now() - self.job_time(),
+                input: json!({"Bucket": "media", "Location": "oss-cn-shanghai", "Object": "seed.mp4"}),
+                config: json!({"OutputFile": {"Bucket": "media", "Location": "oss-cn-shanghai", "Object": "seed.jpg"}, "Time": "0"}),
+                pipeline_id: pipeline.into(),
+                user_data: user_data(i),
+                missing_input: false,
+                input_kind: InputKind::Good,
+                synchronous: true,
+                count: 1,
+                tile_count: 0,
+            });
+        }
+    }
+
     /// The state, code and message of a job now.
     pub fn state(&self, job: &Job) -> (&'static str, Option<(&'static str, &'static str)>) {
         let t = self.job_time();
@@ -238,22 +271,32 @@ impl MpsStore {
         lock(&self.jobs).iter().find(|j| j.id == id).cloned()
     }
 
-    /// Jobs matching the filters, newest first.
-    pub fn matching(
+    /// One page of the jobs matching the filters, newest first, and how many match in all.
+    /// Only the page is copied: a pipeline of 50,000 jobs is paged without cloning it.
+    pub fn page(
         &self,
         pipeline: Option<&str>,
         state: Option<&str>,
         from: Option<jiff::Timestamp>,
         to: Option<jiff::Timestamp>,
-    ) -> Vec<Job> {
-        let jobs = lock(&self.jobs).clone();
-        jobs.into_iter()
-            .rev()
-            .filter(|j| pipeline.is_none_or(|p| j.pipeline_id == p))
-            .filter(|j| state.is_none_or(|s| self.state(j).0 == s))
-            .filter(|j| from.is_none_or(|f| j.created >= f))
-            .filter(|j| to.is_none_or(|t| j.created <= t))
-            .collect()
+        offset: usize,
+        size: usize,
+    ) -> (Vec<Job>, usize) {
+        let jobs = lock(&self.jobs);
+        let mut total = 0;
+        let mut page = Vec::new();
+        for j in jobs.iter().rev().filter(|j| {
+            pipeline.is_none_or(|p| j.pipeline_id == p)
+                && from.is_none_or(|f| j.created >= f)
+                && to.is_none_or(|t| j.created <= t)
+                && state.is_none_or(|s| self.state(j).0 == s)
+        }) {
+            if total >= offset && page.len() < size {
+                page.push(j.clone());
+            }
+            total += 1;
+        }
+        (page, total)
     }
 
     /// Issues a fresh token for the next page of a paged query.

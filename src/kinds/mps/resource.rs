@@ -67,7 +67,7 @@ use crate::core::managed::{ManagedStatus, SecretRef};
 #[x_kube(validation = Rule::new("self == oldSelf").message("an MpsSnapshotJob cannot change once created, as a submitted job cannot: create a new object"))]
 pub struct MpsSnapshotJobSpec {
     /// Alibaba Cloud region of MPS and of the buckets, e.g. cn-shanghai. Decides the endpoint
-    /// (https://mts.{region}.aliyuncs.com).
+    /// (https://mts.{region}.aliyuncs.com, or the host the official SDK maps the region to).
     #[schemars(length(min = 2, max = 40))]
     #[x_kube(validation = Rule::new("self.matches('^[a-z]{2,}(-[a-z0-9]+)+$')").message("region must be a region id such as cn-shanghai: lowercase words and numbers joined by hyphens"))]
     pub region: String,
