@@ -116,8 +116,8 @@ async fn jobs_progress_page_and_fail_as_the_api_says() {
         ErrorClass::Terminal
     );
 
-    // Token paging: 250 jobs of one pipeline, newest first, three pages.
-    for i in 0..250 {
+    // Token paging: 700 jobs of one pipeline, newest first, three pages of up to 300.
+    for i in 0..700 {
         sim.store.submit(
             json!({"Bucket": "media", "Location": "oss-cn-shanghai", "Object": "in%2Fdemo.mp4"}),
             config(1),
@@ -133,10 +133,10 @@ async fn jobs_progress_page_and_fail_as_the_api_says() {
         })
         .await
         .unwrap();
-    assert_eq!(all.len(), 250);
+    assert_eq!(all.len(), 700);
     assert_eq!(
         all[0].user_data.as_deref(),
-        Some("bulk-249"),
+        Some("bulk-699"),
         "newest first"
     );
     assert_eq!(sim.faults.stats().calls["query_snapshot_jobs"] - before, 3);
