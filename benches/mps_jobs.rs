@@ -92,6 +92,7 @@ async fn run(cp: &ControlPlane, args: &Args, mode: &'static str) -> Figures {
             qps: args.operator_qps,
             burst: 10,
             coalesce_window: (mode == "batched").then(|| Duration::from_secs(3)),
+            ..Default::default()
         },
         ..Settings::default()
     };

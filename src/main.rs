@@ -233,6 +233,7 @@ async fn run_operator(args: RunArgs) -> Result<(), MainError> {
             burst: args.upstream_burst,
             coalesce_window: (args.observe == ObserveMode::Coalesced)
                 .then(|| Duration::from_secs(args.coalesce_window_seconds.max(1))),
+            ..Default::default()
         },
         label_selector: args.label_selector.clone(),
         reconcile_timeout: Duration::from_secs(args.reconcile_timeout_seconds.max(1)),

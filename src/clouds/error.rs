@@ -97,6 +97,12 @@ pub enum ApiError {
     },
     #[error("invalid client configuration: {0}")]
     Config(String),
+    /// A write the fence refused after the rate limiter granted it: never sent.
+    #[error("{operation}: not sent: {reason}")]
+    Fenced {
+        operation: Operation,
+        reason: String,
+    },
 }
 
 /// What the caller should do with an error.
@@ -137,6 +143,8 @@ impl ApiError {
             // A garbled answer is most likely a proxy or a transient fault, not our request.
             ApiError::Decode { .. } => ErrorClass::Transient,
             ApiError::Config(_) => ErrorClass::Terminal,
+            // Not sent: whoever leads now retries it.
+            ApiError::Fenced { .. } => ErrorClass::Transient,
         }
     }
 
@@ -146,7 +154,8 @@ impl ApiError {
             ApiError::Status { operation, .. }
             | ApiError::Timeout { operation, .. }
             | ApiError::Transport { operation, .. }
-            | ApiError::Decode { operation, .. } => Some(*operation),
+            | ApiError::Decode { operation, .. }
+            | ApiError::Fenced { operation, .. } => Some(*operation),
             ApiError::Config(_) => None,
         }
     }
@@ -159,6 +168,7 @@ impl ApiError {
             ApiError::Transport { .. } => "ConnectionFailed",
             ApiError::Decode { .. } => "BadResponse",
             ApiError::Config(_) => "InvalidConfig",
+            ApiError::Fenced { .. } => "Fenced",
         }
     }
 }

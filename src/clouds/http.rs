@@ -1,6 +1,7 @@
 //! What every cloud gateway does around the signed request: wait for the client-side rate
-//! limiter, run the call in an `upstream` span that records its status, tell the metrics
-//! observer, never follow redirects, and refuse an answer larger than the cap.
+//! limiter, ask the write fence right before a write leaves, run the call in an `upstream` span
+//! that records its status, tell the metrics observer, never follow redirects, and refuse an
+//! answer larger than the cap.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,6 +13,13 @@ use super::error::{ApiError, Operation};
 use super::huawei::api::CallObserver;
 use super::huawei::client::MAX_BODY_BYTES;
 use super::huawei::limiter::RateLimiter;
+
+/// Asked right before every upstream write leaves whether this process may still write
+/// (leader election); an error refuses the write, which is then never sent.
+#[async_trait::async_trait]
+pub trait WriteFence: Send + Sync {
+    async fn check(&self) -> Result<(), String>;
+}
 
 /// A JSON answer as `T`; an unreadable one is a decode error of `operation`.
 pub fn decode<T: serde::de::DeserializeOwned>(
@@ -62,6 +70,7 @@ pub struct Transport {
     pub timeout: Duration,
     observer: Option<Arc<dyn CallObserver>>,
     limiter: Option<Arc<RateLimiter>>,
+    fence: Option<Arc<dyn WriteFence>>,
 }
 
 impl Transport {
@@ -78,6 +87,7 @@ impl Transport {
             timeout,
             observer: None,
             limiter: None,
+            fence: None,
         })
     }
 
@@ -90,6 +100,11 @@ impl Transport {
         self.limiter = Some(limiter);
     }
 
+    /// Every write is checked against `fence` once the limiter granted it, just before it leaves.
+    pub fn set_fence(&mut self, fence: Option<Arc<dyn WriteFence>>) {
+        self.fence = fence;
+    }
+
     /// Runs `send` as one metered call (see [`metered`]).
     pub async fn call<F>(&self, operation: Operation, send: F) -> Result<Vec<u8>, ApiError>
     where
@@ -97,6 +112,7 @@ impl Transport {
     {
         metered(
             self.limiter.as_ref(),
+            self.fence.as_ref(),
             self.observer.as_ref(),
             operation,
             send,
@@ -117,9 +133,12 @@ impl Transport {
     }
 }
 
-/// Runs `send` after the limiter grants a call, inside an `upstream` span, and reports it.
+/// Runs `send` after the limiter grants a call and, for a write, the fence lets it go, inside
+/// an `upstream` span, and reports it. The fence is asked after the limiter's wait, which can be
+/// long when writes queue behind reads: a lease lost while a write waited refuses it here.
 pub async fn metered<F>(
     limiter: Option<&Arc<RateLimiter>>,
+    fence: Option<&Arc<dyn WriteFence>>,
     observer: Option<&Arc<dyn CallObserver>>,
     operation: Operation,
     send: F,
@@ -133,6 +152,14 @@ where
         if let Some(obs) = observer {
             obs.observe_wait(waiting.elapsed());
         }
+    }
+    if !operation.is_read()
+        && let Some(fence) = fence
+    {
+        fence
+            .check()
+            .await
+            .map_err(|reason| ApiError::Fenced { operation, reason })?;
     }
     let started = Instant::now();
     let span = tracing::info_span!(

@@ -25,6 +25,9 @@ pub struct UpstreamSettings {
     pub burst: u32,
     /// Serve observations from one domain listing for this long; `None` reads per object.
     pub coalesce_window: Option<Duration>,
+    /// The write fence every client asks right before a write leaves (set by the core from
+    /// `Settings::fencing`).
+    pub fencing: super::Fencing,
 }
 
 impl Default for UpstreamSettings {
@@ -33,6 +36,7 @@ impl Default for UpstreamSettings {
             qps: 50.0,
             burst: 20,
             coalesce_window: Some(Duration::from_secs(3)),
+            fencing: super::Fencing::default(),
         }
     }
 }
@@ -65,6 +69,11 @@ impl<C: ?Sized> ClientPool<C> {
     /// A rate limiter for a new client: one per credential, shared by every object using it.
     pub fn limiter(&self) -> Arc<RateLimiter> {
         Arc::new(RateLimiter::new(self.settings.qps, self.settings.burst))
+    }
+
+    /// The fence a new client asks before each write.
+    pub fn fence(&self) -> Option<Arc<dyn crate::clouds::http::WriteFence>> {
+        self.settings.fencing.0.clone()
     }
 
     /// What a new client tells of its calls (the upstream metrics).

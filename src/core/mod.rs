@@ -41,11 +41,9 @@ pub use reconcile::{ReconcileError, reconcile};
 pub const MANAGER: &str = "live-snapshot-operator";
 
 /// Asked right before every upstream write whether this process may still write (leader
-/// election); an error refuses the write.
-#[async_trait::async_trait]
-pub trait Fence: Send + Sync {
-    async fn check(&self) -> Result<(), String>;
-}
+/// election); an error refuses the write. The transport asks it again once the rate limiter
+/// granted the write, just before it leaves.
+pub use crate::clouds::http::WriteFence as Fence;
 
 /// The fence of a run, if any (none without leader election).
 #[derive(Clone, Default)]
@@ -318,7 +316,13 @@ async fn run_kind<K: Managed>(
             settings.resync,
             settings.upstream.coalesce_window.is_some(),
         )),
-        connector: <K::Connector as managed::Connector<K>>::new(&settings.upstream, &metrics),
+        connector: <K::Connector as managed::Connector<K>>::new(
+            &UpstreamSettings {
+                fencing: settings.fencing.clone(),
+                ..settings.upstream.clone()
+            },
+            &metrics,
+        ),
         settings: settings.clone(),
         cloud,
         recorder,

@@ -420,6 +420,12 @@ fn admitted(schema: &Value, value: &Value) -> Value {
                 .map(|i| admitted(&schema["items"], i))
                 .collect(),
         ),
+        // A `number` field is a double to CEL even when written as 1500, as the API server
+        // types it from the schema.
+        Value::Number(n) if schema["type"] == "number" => n
+            .as_f64()
+            .and_then(serde_json::Number::from_f64)
+            .map_or_else(|| value.clone(), Value::Number),
         other => other.clone(),
     }
 }

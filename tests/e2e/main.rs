@@ -114,6 +114,7 @@ fn main() -> std::process::ExitCode {
         mps::listed_job_failures_are_final,
         mps::unknown_state_backs_off,
         mps::rebuilt_cluster_submits_nothing,
+        mps::followed_job_is_observed_only,
         mps::bad_jobs_are_refused,
     ];
     let selected: Vec<_> = all

@@ -385,6 +385,58 @@ pub async fn rebuilt_cluster_submits_nothing(shared: Arc<Shared>) {
     assert_eq!(s.mps.store.job_count(), 1);
 }
 
+/// A job submitted elsewhere (a team's pipeline code) followed by its id: observed to
+/// Success with its counts and outputs, nothing submitted, nothing deleted with the object; an
+/// id MPS does not know reads NotFound.
+pub async fn followed_job_is_observed_only(shared: Arc<Shared>) {
+    let s = scenario(shared, "mps-follow").await;
+    let theirs = s.mps.store.submit(
+        serde_json::json!({"Bucket": "media", "Location": "oss-cn-shanghai", "Object": "videos%2Flaunch.mp4"}),
+        serde_json::json!({
+            "OutputFile": {"Bucket": "media", "Location": "oss-cn-shanghai", "Object": "theirs%2F{Count}.jpg"},
+            "Time": "0", "Interval": "10", "Num": "3",
+        }),
+        "their-pipeline",
+        "run-42",
+    );
+    let follow = |id: &str| {
+        serde_json::json!({
+            "region": "cn-shanghai",
+            "jobId": id,
+            "credentialsSecretRef": {"name": "aliyun"},
+        })
+    };
+    s.create_kind_json::<MpsSnapshotJob>("theirs", follow(&theirs.id))
+        .await
+        .expect("create");
+    let o: MpsSnapshotJob = s
+        .wait_kind("theirs", "Ready", "True", Some("Succeeded"))
+        .await;
+    let at = o.status.and_then(|s| s.at_provider).expect("atProvider");
+    assert_eq!((at.job_id.as_str(), at.count), (theirs.id.as_str(), 3));
+    assert_eq!(at.user_data.as_deref(), Some("run-42"));
+    assert_eq!(
+        at.output.map(|o| o.object_pattern),
+        Some("theirs/{Count}.jpg".to_string())
+    );
+    s.create_kind_json::<MpsSnapshotJob>("nobody", follow("00000000000000000000000000000000"))
+        .await
+        .expect("create");
+    s.wait_kind::<MpsSnapshotJob>("nobody", "Ready", "False", Some("NotFound"))
+        .await;
+    s.dynamic_kind::<MpsSnapshotJob>()
+        .delete("theirs", &Default::default())
+        .await
+        .expect("delete");
+    let api: kube::Api<MpsSnapshotJob> = kube::Api::namespaced(s.client.clone(), &s.ns);
+    eventually("the followed object to be deleted", || async {
+        matches!(api.get_opt("theirs").await, Ok(None)).then_some(())
+    })
+    .await;
+    assert_eq!(s.mps_calls("submit_snapshot_job"), 0, "nothing submitted");
+    assert_eq!(s.mps.store.job_count(), 1, "their job stays");
+}
+
 pub async fn bad_jobs_are_refused(shared: Arc<Shared>) {
     let s = Scenario::new(shared, "mps-admission").await;
     let with = |patch: serde_json::Value| crate::harness::with(job("videos/launch.mp4"), patch);
@@ -438,6 +490,14 @@ pub async fn bad_jobs_are_refused(shared: Arc<Shared>) {
             "two decimals",
         ),
         (with(serde_json::json!({"userData": "-x"})), "userData"),
+        (
+            with(serde_json::json!({"jobId": "abc"})),
+            "give either jobId",
+        ),
+        (
+            with(serde_json::json!({"input": null})),
+            "give either jobId",
+        ),
         (with(serde_json::json!({"userData": "a_b"})), "userData"),
     ] {
         let err = s

@@ -91,6 +91,10 @@ fn main() -> std::process::ExitCode {
             Box::new(|s| Box::pin(scenarios::leader_loses_lease_mid_write(s))),
         ),
         (
+            "leader_loses_lease_with_writes_queued",
+            Box::new(|s| Box::pin(scenarios::leader_loses_lease_with_writes_queued(s))),
+        ),
+        (
             "apiserver_restart",
             Box::new(|s| Box::pin(scenarios::apiserver_restart(s))),
         ),

@@ -21,6 +21,9 @@ pub struct Launch {
     pub leader_namespace: Option<String>,
     pub identity: String,
     pub upstream_timeout_secs: u64,
+    /// `--upstream-qps`: high, so the client-side limiter stays out of the way unless a
+    /// scenario wants writes to queue.
+    pub upstream_qps: f64,
 }
 
 impl Launch {
@@ -32,6 +35,7 @@ impl Launch {
             leader_namespace: None,
             identity: "op".into(),
             upstream_timeout_secs: 2,
+            upstream_qps: 500.0,
         }
     }
 }
@@ -70,7 +74,8 @@ impl OperatorProc {
                 "--upstream-timeout-seconds",
                 &launch.upstream_timeout_secs.to_string(),
             ])
-            .args(["--reconcile-timeout-seconds", "20", "--upstream-qps", "500"])
+            .args(["--reconcile-timeout-seconds", "20"])
+            .args(["--upstream-qps", &launch.upstream_qps.to_string()])
             .args(&launch.extra)
             .env("KUBECONFIG", &s.shared.cp.kubeconfig)
             .env("CLOUD_SDK_AK", &launch.access_key)

@@ -444,6 +444,100 @@ pub async fn leader_loses_lease_mid_write(shared: Arc<Shared>) -> Row {
     row
 }
 
+/// The leader's creates queue in its rate limiter (1 call a second), past the reconcile's own
+/// lease check; it stalls (SIGSTOP) with them queued, a standby takes the Lease, the old leader
+/// wakes up: the transport asks the fence again once the limiter grants a write, so none of the
+/// queued writes leaves after the takeover.
+pub async fn leader_loses_lease_with_writes_queued(shared: Arc<Shared>) -> Row {
+    const AK2: &str = "E2EACCESSKEY0002";
+    let s = Scenario::new(shared, "lease-queued").await;
+    s.sim
+        .set_keys(vec![KeyPair::new(AK, SK), KeyPair::new(AK2, SK)]);
+    let mut g = Ground::new();
+    g.operator_keys.push(AK2.into());
+    let lease_ns = s.ns.clone();
+    let launch_a = Launch {
+        identity: "queued-a".into(),
+        leader_namespace: Some(lease_ns.clone()),
+        upstream_timeout_secs: 30,
+        upstream_qps: 1.0,
+        extra: vec!["--upstream-burst".into(), "1".into()],
+        ..Launch::new()
+    };
+    let launch_b = Launch {
+        identity: "queued-b".into(),
+        access_key: AK2.into(),
+        leader_namespace: Some(lease_ns.clone()),
+        ..Launch::new()
+    };
+    let mut a = OperatorProc::start(&s, &launch_a);
+    let holder = || s.lease_holder(&lease_ns);
+    eventually("a to lead", || async {
+        (holder().await.as_deref() == Some("queued-a")).then_some(())
+    })
+    .await;
+    let b = OperatorProc::start(&s, &launch_b);
+    // Each object its own domain: one listing and one create each, all through a's single
+    // call a second.
+    for i in 0..8 {
+        s.create(
+            &format!("q{i}"),
+            with(
+                spec(&format!("q{i}")),
+                json!({"domain": format!("q{i}.example.com")}),
+            ),
+        )
+        .await;
+    }
+    eventually(
+        "a's first create to arrive (the rest queue behind it)",
+        || async {
+            let creates = s
+                .sim
+                .arrivals()
+                .iter()
+                .filter(|r| r.access_key == AK && r.operation == "create")
+                .count();
+            (creates >= 1).then_some(())
+        },
+    )
+    .await;
+    a.signal(libc::SIGSTOP);
+    eventually("b to take over", || async {
+        (holder().await.as_deref() == Some("queued-b")).then_some(())
+    })
+    .await;
+    let b_started = s.sim.arrivals().len();
+    a.signal(libc::SIGCONT);
+    let stopped = Instant::now();
+    let row = finish(
+        &s,
+        &g,
+        &b,
+        "lease-queued",
+        "leader SIGSTOPped with creates queued in its rate limiter; standby takes over; old leader resumed".into(),
+        &[],
+        stopped,
+    )
+    .await;
+    let late: Vec<_> = s.sim.arrivals()[b_started..]
+        .iter()
+        .filter(|r| r.access_key == AK && r.operation != "list")
+        .cloned()
+        .collect();
+    assert!(
+        late.is_empty(),
+        "the old leader sent queued writes after the new one started: {late:?}"
+    );
+    eventually("the old leader to exit", || {
+        let exited = a.exited();
+        async move { exited.map(|_| ()) }
+    })
+    .await;
+    b.kill().await;
+    row
+}
+
 /// A referenced Secret deleted, changed to a wrong key, and restored while objects use it.
 pub async fn secret_churn(shared: Arc<Shared>) -> Row {
     let s = Scenario::new(shared, "secret-churn").await;

@@ -63,6 +63,12 @@ impl RpcGateway {
         self
     }
 
+    /// Every write is checked against `fence` right before it leaves.
+    pub fn with_fence(mut self, fence: Option<Arc<dyn crate::clouds::http::WriteFence>>) -> Self {
+        self.t.set_fence(fence);
+        self
+    }
+
     /// The region the calls act in (the identity scope, as a project is for Huawei).
     pub fn region(&self) -> &str {
         &self.config.project_id

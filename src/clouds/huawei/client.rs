@@ -105,6 +105,12 @@ impl LiveClient {
         self
     }
 
+    /// Every write is checked against `fence` right before it leaves.
+    pub fn with_fence(mut self, fence: Option<Arc<dyn crate::clouds::http::WriteFence>>) -> Self {
+        self.gw = self.gw.with_fence(fence);
+        self
+    }
+
     async fn call(
         &self,
         operation: Operation,

@@ -51,6 +51,12 @@ impl Gateway {
         self
     }
 
+    /// Every write is checked against `fence` right before it leaves.
+    pub fn with_fence(mut self, fence: Option<Arc<dyn crate::clouds::http::WriteFence>>) -> Self {
+        self.t.set_fence(fence);
+        self
+    }
+
     pub fn project_id(&self) -> &str {
         &self.config.project_id
     }

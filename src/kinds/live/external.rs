@@ -49,6 +49,7 @@ impl Connector<LiveSnapshotTemplate> for LiveConnector {
         let api = self.pool.get(config, || {
             let client = LiveClient::new(config.clone())?
                 .with_limiter(self.pool.limiter())
+                .with_fence(self.pool.fence())
                 .with_observer(self.pool.observer());
             Ok(match self.pool.settings().coalesce_window {
                 Some(window) => Arc::new(Coalescing::new(Arc::new(client), window)),

@@ -55,6 +55,7 @@ impl Connector<MpsSnapshotJob> for MpsConnector {
         let batcher = self.pool.get(config, || {
             let gateway = RpcGateway::new(config.clone())?
                 .with_limiter(self.pool.limiter())
+                .with_fence(self.pool.fence())
                 .with_observer(self.pool.observer());
             let client = MpsClient::new(gateway);
             // The per-object observe mode (`--observe per-object`) polls each job on its own.
@@ -121,7 +122,9 @@ fn oss(o: &OssObject) -> OssFile {
 pub fn snapshot_config(obj: &MpsSnapshotJob) -> Value {
     let s = &obj.spec.snapshot;
     let mut c = Map::new();
-    c.insert("OutputFile".into(), json!(oss(&obj.spec.output)));
+    if let Some(output) = &obj.spec.output {
+        c.insert("OutputFile".into(), json!(oss(output)));
+    }
     let mut put = |k: &str, v: Option<i64>| {
         if let Some(v) = v {
             c.insert(k.into(), Value::String(v.to_string()));
@@ -208,6 +211,16 @@ impl External<MpsSnapshotJob> for MpsExternal {
                 },
             );
         }
+        // A job submitted elsewhere, followed by its id: read-only.
+        if let Some(id) = &obj.spec.job_id {
+            return Ok(match self.batcher().poll(id, look == Look::Fresh).await? {
+                Polled::Job(job) => Observation::Present(*job),
+                Polled::Missing => Observation::Absent,
+            });
+        }
+        let Some(pipeline) = obj.spec.pipeline_id.as_deref() else {
+            return Ok(Observation::Absent);
+        };
         // No job recorded. With an intent on record, a submit whose answer was lost is found
         // by the tag the intent names; without one, the job this manifest submitted from a
         // cluster since rebuilt is found by the same tag, within the lookback.
@@ -230,13 +243,7 @@ impl External<MpsSnapshotJob> for MpsExternal {
         let (found, _) = self
             .shared
             .1
-            .find(
-                self.batcher().client(),
-                &obj.spec.pipeline_id,
-                &tagged,
-                since,
-                asked,
-            )
+            .find(self.batcher().client(), pipeline, &tagged, since, asked)
             .await?;
         Ok(match found {
             Some(job) => Observation::Present(job),
@@ -245,13 +252,18 @@ impl External<MpsSnapshotJob> for MpsExternal {
     }
 
     async fn create(&self, obj: &MpsSnapshotJob) -> Result<SnapshotJob, ApiError> {
+        let (Some(pipeline), Some(input)) = (&obj.spec.pipeline_id, &obj.spec.input) else {
+            return Err(ApiError::Config(
+                "a job is submitted only with pipelineId, input and output".into(),
+            ));
+        };
         let job = self
             .batcher()
             .client()
             .submit(
-                &oss(&obj.spec.input),
+                &oss(input),
                 &snapshot_config(obj),
-                &obj.spec.pipeline_id,
+                pipeline,
                 &user_data(obj),
             )
             .await?;

@@ -34,11 +34,16 @@ impl Managed for MpsSnapshotJob {
         self.status.as_ref()
     }
 
-    /// A job is submitted and followed; it is never observed only, adopted, or deleted.
+    /// A job is submitted and followed, or (spec.jobId) only followed; it is never adopted or
+    /// deleted.
     fn policies(&self) -> Policies {
         Policies {
             deletion: DeletionPolicy::Orphan,
-            management: ManagementPolicy::Manage,
+            management: if self.spec.job_id.is_some() {
+                ManagementPolicy::Observe
+            } else {
+                ManagementPolicy::Manage
+            },
             adoption: AdoptionPolicy::Never,
         }
     }
@@ -60,11 +65,17 @@ impl Managed for MpsSnapshotJob {
     }
 
     fn intent_key(&self) -> Option<String> {
-        Some(external::user_data(self))
+        self.spec
+            .job_id
+            .is_none()
+            .then(|| external::user_data(self))
     }
 
     fn identity(&self) -> String {
-        format!("MPS job {}", external::tag(self))
+        match &self.spec.job_id {
+            Some(id) => format!("MPS job {id}"),
+            None => format!("MPS job {}", external::tag(self)),
+        }
     }
 
     fn describe(&self) -> String {

@@ -65,6 +65,7 @@ use crate::core::managed::{ManagedStatus, SecretRef};
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self == oldSelf").message("an MpsSnapshotJob cannot change once created, as a submitted job cannot: create a new object"))]
+#[x_kube(validation = Rule::new("has(self.jobId) ? !(has(self.pipelineId) || has(self.input) || has(self.output) || has(self.userData) || has(self.jobKey)) : (has(self.pipelineId) && has(self.input) && has(self.output))").message("give either jobId, to follow a job submitted elsewhere, or pipelineId, input and output, to submit one"))]
 pub struct MpsSnapshotJobSpec {
     /// Alibaba Cloud region of MPS and of the buckets, e.g. cn-shanghai. Decides the endpoint
     /// (https://mts.{region}.aliyuncs.com, or the host the official SDK maps the region to).
@@ -72,16 +73,29 @@ pub struct MpsSnapshotJobSpec {
     #[x_kube(validation = Rule::new("self.matches('^[a-z]{2,}(-[a-z0-9]+)+$')").message("region must be a region id such as cn-shanghai: lowercase words and numbers joined by hyphens"))]
     pub region: String,
 
-    /// The MPS pipeline (queue) the job runs in.
+    /// The MPS pipeline (queue) the job runs in. Required unless jobId is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 128))]
-    pub pipeline_id: String,
+    pub pipeline_id: Option<String>,
 
     /// The video to snapshot: an object in an OSS bucket of the region, added to MPS as a
-    /// media bucket.
-    pub input: OssObject,
+    /// media bucket. Required unless jobId is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<OssObject>,
 
     /// Where the JPG files go. The object name may hold {Count} for the snapshot's number.
-    pub output: OssObject,
+    /// Required unless jobId is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<OssObject>,
+
+    /// Follow this existing job instead of submitting one (a job your pipeline code or the
+    /// console submitted): its state, counts and outputs are read into status, batched with the
+    /// other polls; nothing is submitted, changed or deleted. Give no pipelineId, input, output,
+    /// userData or jobKey with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9-]+$')").message("jobId is a job id such as 72dfa5e679ab4be9a3ed9974c736aaaa"))]
+    pub job_id: Option<String>,
 
     /// What to capture.
     #[serde(default)]

@@ -75,6 +75,7 @@ impl Connector<VodAssetSnapshot> for VodConnector {
         let client = self.pool.get(config, || {
             let gateway = Gateway::new(config.clone())?
                 .with_limiter(self.pool.limiter())
+                .with_fence(self.pool.fence())
                 .with_observer(self.pool.observer());
             Ok(Arc::new(VodClient::new(gateway)))
         })?;
