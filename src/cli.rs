@@ -302,6 +302,13 @@ pub struct RunArgs {
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "LSO_HTTP_ADDR", default_value = "0.0.0.0:8080")]
     pub http_addr: SocketAddr,
+    /// The Secret holding the key that proves ownership records, as namespace/name (default:
+    /// POD_NAMESPACE, else the leader election namespace, else "default", and the name
+    /// live-snapshot-operator-ownership-key). Created on first start; keep it out of tenants'
+    /// reach, and keep it: without it, owned objects are re-owned only where upstream equals
+    /// their spec.
+    #[arg(long, env = "LSO_OWNERSHIP_KEY_SECRET")]
+    pub ownership_key_secret: Option<String>,
     /// Elect a leader through a coordination.k8s.io Lease, so that of several replicas only one
     /// reconciles; the others stand by and take over within the lease duration.
     #[arg(long, env = "LSO_LEADER_ELECTION", default_value_t = false)]

@@ -9,6 +9,7 @@ use live_snapshot_operator::cli::{Cli, Command, ObserveMode, ProbeArgs, RunArgs}
 use live_snapshot_operator::clouds::huawei::{Auth, Credentials};
 use live_snapshot_operator::core::credentials::{AuthFiles, CloudDefaults};
 use live_snapshot_operator::core::metrics::Metrics;
+use live_snapshot_operator::core::proof::KeySource;
 use live_snapshot_operator::core::{self as controller, Fencing, Settings, UpstreamSettings};
 use live_snapshot_operator::kinds::live::resource::LiveSnapshotTemplate;
 use live_snapshot_operator::kinds::mps::resource::MpsSnapshotJob;
@@ -240,6 +241,7 @@ async fn run_operator(args: RunArgs) -> Result<(), MainError> {
         fencing: Default::default(),
         shard: args.shard,
         kinds: args.kinds.clone(),
+        ownership_key: ownership_key_source(&args)?,
     };
     let client = kube::Client::try_default().await?;
     let metrics = Arc::new(Metrics::for_shard(args.shard));
@@ -333,4 +335,29 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutdown requested; finishing reconciles in flight");
+}
+
+/// Where the ownership key lives: `--ownership-key-secret namespace/name`, or the operator's
+/// own namespace under the default name.
+fn ownership_key_source(args: &RunArgs) -> Result<KeySource, MainError> {
+    if let Some(given) = &args.ownership_key_secret {
+        return match given.split_once('/') {
+            Some((ns, name)) if !ns.is_empty() && !name.is_empty() => Ok(KeySource::Secret {
+                namespace: ns.into(),
+                name: name.into(),
+            }),
+            _ => Err(MainError::Config(format!(
+                "--ownership-key-secret {given:?}: give namespace/name"
+            ))),
+        };
+    }
+    let namespace = std::env::var("POD_NAMESPACE")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .or_else(|| args.leader_election_namespace.clone())
+        .unwrap_or_else(|| "default".into());
+    Ok(KeySource::Secret {
+        namespace,
+        name: live_snapshot_operator::core::proof::DEFAULT_SECRET.into(),
+    })
 }

@@ -344,6 +344,11 @@ pub struct Ownership {
     /// object's annotations say later.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// The operator's proof that it wrote this record for this object and upstream identity
+    /// (an HMAC with a key only the operator holds): a record without a valid one grants
+    /// nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]

@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod managed;
 pub mod metrics;
 pub mod ownership;
+pub mod proof;
 pub mod reconcile;
 pub mod report;
 pub mod resync;
@@ -79,6 +80,8 @@ pub struct Settings {
     pub shard: Option<shard::Shard>,
     /// The kinds this process manages (each needs its CRD installed).
     pub kinds: Vec<KindName>,
+    /// Where the key that proves ownership records comes from (see `proof.rs`).
+    pub ownership_key: proof::KeySource,
 }
 
 /// The kinds the operator can manage.
@@ -124,6 +127,10 @@ impl Default for Settings {
             fencing: Fencing::default(),
             shard: None,
             kinds: KindName::ALL.to_vec(),
+            ownership_key: proof::KeySource::Secret {
+                namespace: "default".into(),
+                name: proof::DEFAULT_SECRET.into(),
+            },
         }
     }
 }
@@ -140,6 +147,8 @@ pub struct Context<K: Managed> {
     pub stores: Vec<Store<K>>,
     /// Which object holds which upstream object, across scopes.
     pub claims: ownership::Claims<K>,
+    /// Signs and checks ownership records.
+    pub key: Arc<proof::OwnershipKey>,
     /// Per scope, whether its cache holds its initial list. A watch channel rather than
     /// `Store::wait_until_ready`, whose one-shot channel wakes only the last of several waiters.
     pub synced: tokio::sync::watch::Sender<Vec<bool>>,
@@ -195,6 +204,14 @@ impl<K: Managed> Context<K> {
         self.stores.iter().flat_map(|s| s.state()).collect()
     }
 
+    /// Learns the claim an object's status records, when this operator's proof checks.
+    pub fn learn_claim(&self, obj: &K) {
+        let record = obj.status().and_then(|s| s.managed().ownership.as_ref());
+        if let Some(own) = self.key.proven(obj, record) {
+            self.claims.learn(obj, &own);
+        }
+    }
+
     /// Refuses an upstream write unless this process may still write.
     pub async fn fenced(&self) -> Result<(), ReconcileError> {
         match &self.settings.fencing.0 {
@@ -234,6 +251,12 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let shutdown = shutdown.shared();
+    // No write without the key that proves ownership: wait for it (its Secret readable, or
+    // created on first start), saying why meanwhile.
+    let key = tokio::select! {
+        key = ownership_key(&kube, &settings.ownership_key) => key,
+        _ = shutdown.clone() => return,
+    };
     let mut synced = Vec::new();
     let mut controllers = Vec::new();
     for kind in &settings.kinds {
@@ -241,7 +264,7 @@ pub async fn run(
         synced.push(rx);
         let (k, s, c, m, stop) = (
             kube.clone(),
-            settings.clone(),
+            (settings.clone(), key.clone()),
             cloud.clone(),
             metrics.clone(),
             shutdown.clone(),
@@ -273,10 +296,27 @@ pub async fn run(
     readiness.abort();
 }
 
+/// The ownership key, retried every 5 s until it can be read or created.
+async fn ownership_key(kube: &kube::Client, source: &proof::KeySource) -> Arc<proof::OwnershipKey> {
+    let (namespace, name) = match source {
+        proof::KeySource::Fixed(key) => return key.clone(),
+        proof::KeySource::Secret { namespace, name } => (namespace, name),
+    };
+    loop {
+        match proof::OwnershipKey::load_or_create(kube, namespace, name).await {
+            Ok(key) => return Arc::new(key),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read or create the ownership key; nothing is reconciled until it can (the operator needs get and create on Secrets in its own namespace)");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        }
+    }
+}
+
 /// Runs one kind's controller (every watched scope) until `shutdown` resolves.
 async fn run_kind<K: Managed>(
     kube: kube::Client,
-    settings: Settings,
+    (settings, key): (Settings, Arc<proof::OwnershipKey>),
     cloud: CloudDefaults,
     metrics: Arc<Metrics>,
     ready: tokio::sync::watch::Sender<bool>,
@@ -328,6 +368,7 @@ async fn run_kind<K: Managed>(
         recorder,
         stores: stores.clone(),
         claims: ownership::Claims::default(),
+        key,
         synced: tokio::sync::watch::Sender::new(vec![false; scopes.len()]),
         metrics: metrics.clone(),
         first_seen: Default::default(),
@@ -446,13 +487,13 @@ async fn scope_controller<K: Managed>(
                 // that started after this moment; a settled object's spec change is not (it
                 // reads the shared listing, which our own writes keep current).
                 watcher::Event::Apply(o) => {
-                    ctx.claims.learn(o);
+                    ctx.learn_claim(o);
                     if o.status().is_none_or(|s| s.managed().ownership.is_none()) {
                         ctx.first_seen(o);
                     }
                 }
                 watcher::Event::InitApply(o) => {
-                    ctx.claims.learn(o);
+                    ctx.learn_claim(o);
                     ctx.first_seen_at(o, list_began);
                 }
                 watcher::Event::Delete(o) => {

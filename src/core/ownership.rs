@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
-use super::managed::{KindStatus, Managed, Ownership};
+use super::managed::{Managed, Ownership};
 
 /// The upstream identity of an object: its project and the kind's identity within it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -106,10 +106,8 @@ impl<K: Managed> Claims<K> {
     /// Learns a claim recorded in an object's status (watch events, including the initial list).
     /// A status without a record removes nothing: it may be an older version of an object that
     /// has just claimed; claims go only through [`Claims::release`] and [`Claims::forget`].
-    pub fn learn(&self, obj: &K) {
-        let Some(own) = obj.status().and_then(|s| s.managed().ownership.as_ref()) else {
-            return;
-        };
+    /// Only a proven record (see `proof.rs`) is learnt: the caller checks it.
+    pub fn learn(&self, obj: &K, own: &Ownership) {
         let id = Identity::of(obj, &own.project_id);
         let new = holder(obj, own.since.0);
         let mut reg = self.lock();
@@ -210,6 +208,7 @@ mod tests {
             endpoint: "https://e".into(),
             since: Time(jiff::Timestamp::from_second(secs).unwrap()),
             key: None,
+            proof: None,
         }
     }
 
@@ -244,15 +243,21 @@ mod tests {
         for order in [[&a, &b], [&b, &a]] {
             let claims = Claims::default();
             for o in order {
-                claims.learn(o);
+                learn(&claims, o);
             }
             assert_eq!(claims.rival(&id, &b, |_| true).unwrap().object.name, "a");
             assert_eq!(claims.len(), 1);
         }
         // A status without a record (an older copy) does not drop a claim.
         let claims = Claims::default();
-        claims.learn(&a);
-        claims.learn(&obj("a", "x"));
+        learn(&claims, &a);
+        learn(&claims, &obj("a", "x"));
         assert_eq!(claims.len(), 1);
+    }
+
+    fn learn(claims: &Claims<LiveSnapshotTemplate>, o: &LiveSnapshotTemplate) {
+        if let Some(own) = o.status.as_ref().and_then(|s| s.managed.ownership.as_ref()) {
+            claims.learn(o, own);
+        }
     }
 }

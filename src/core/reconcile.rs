@@ -32,6 +32,7 @@ use super::managed::{
     RECONCILE_ANNOTATION,
 };
 use super::ownership::Identity;
+use super::proof::Trust;
 use super::report::{Report, event, previous_reason, reason, write_status};
 use crate::clouds::huawei::{ApiError, ErrorClass};
 use crate::core::conditions::{Desired, FAILED, READY, SYNCED, Status};
@@ -150,7 +151,8 @@ async fn apply<K: Managed>(
     failed: &AtomicBool,
 ) -> Result<Action, ReconcileError> {
     let key = ObjectRef::from_obj(obj);
-    let mut current = obj.status().cloned().unwrap_or_default();
+    // Only a record this operator can prove is acted on; an unproven one is kept aside.
+    let (mut current, mut unproven) = trusted_status(ctx, obj);
     if obj.is_paused() {
         // Paused objects make no upstream call; they keep their finalizer and their claim.
         write_status(ctx, obj, &mut current, &Report::paused()).await?;
@@ -177,12 +179,15 @@ async fn apply<K: Managed>(
     let outcome = loop {
         let target = fresh.as_ref().unwrap_or(obj);
         let mut slot = None;
-        let outcome = tokio::time::timeout(limit, sync(target, ctx, &mut current, &mut slot))
-            .await
-            .unwrap_or(Err(ReconcileError::TimedOut(limit)));
+        let outcome = tokio::time::timeout(
+            limit,
+            sync(target, ctx, &mut current, unproven.as_ref(), &mut slot),
+        )
+        .await
+        .unwrap_or(Err(ReconcileError::TimedOut(limit)));
         match (outcome, slot) {
             (Err(ReconcileError::Stale), Some(newer)) if !reread => {
-                current = newer.status().cloned().unwrap_or_default();
+                (current, unproven) = trusted_status(ctx, &newer);
                 fresh = Some(newer);
                 reread = true;
             }
@@ -230,6 +235,11 @@ async fn apply<K: Managed>(
         }
     };
     report.handled_request = reconcile_request(obj).map(str::to_string);
+    report.rewrite = obj
+        .status()
+        .is_some_and(|s| s.managed().ownership.is_some())
+        && current.managed().ownership.is_none()
+        && report.ownership.is_none();
     write_status(ctx, obj, &mut current, &report).await?;
     Ok(action)
 }
@@ -238,6 +248,7 @@ async fn sync<K: Managed>(
     obj: &K,
     ctx: &Context<K>,
     current: &mut K::Status,
+    unproven: Option<&Ownership>,
     fresh: &mut Option<K>,
 ) -> Result<Report<K>, ReconcileError> {
     let (what, identity) = (obj.describe(), obj.identity());
@@ -331,6 +342,7 @@ async fn sync<K: Managed>(
                 key: prior
                     .as_ref()
                     .map_or_else(|| obj.intent_key(), |o| o.key.clone()),
+                proof: None,
             };
             if let Err(rival) = ctx.claims.try_claim(&id, obj, &intent, |r| ctx.exists(r)) {
                 return Ok(conflict(ctx, obj, current, &rival.object, &project).await);
@@ -418,6 +430,7 @@ async fn sync<K: Managed>(
                 endpoint: config.endpoint.clone(),
                 since: Time(jiff::Timestamp::now()),
                 key: obj.intent_key(),
+                proof: None,
             };
             if let Err(rival) = ctx.claims.try_claim(&id, obj, &found, |r| ctx.exists(r)) {
                 return Ok(conflict(ctx, obj, current, &rival.object, &project).await);
@@ -427,6 +440,34 @@ async fn sync<K: Managed>(
             );
             event(ctx, obj, false, "Found", "Create", note).await;
             Some(found)
+        }
+        // A record without a proof (written by an earlier release, or forged to look so) is
+        // honoured as IfMatching adoption would be: only where upstream already equals spec
+        // (and, as every claim, only where nobody else holds it). It is recorded again with a
+        // proof, under a new date, so it never outranks an older proven claim.
+        None if unproven.is_some() && drift.is_empty() => {
+            let record = unproven
+                .cloned()
+                .unwrap_or_else(|| unreachable!("checked above"));
+            let renewed = Ownership {
+                state: match record.state {
+                    OwnershipState::Creating => OwnershipState::Created,
+                    other => other,
+                },
+                project_id: project.clone(),
+                endpoint: config.endpoint.clone(),
+                since: Time(jiff::Timestamp::now()),
+                proof: None,
+                ..record
+            };
+            if let Err(rival) = ctx.claims.try_claim(&id, obj, &renewed, |r| ctx.exists(r)) {
+                return Ok(conflict(ctx, obj, current, &rival.object, &project).await);
+            }
+            let note = format!(
+                "re-recorded this object's ownership of {what} with the operator's proof (the record had none; upstream equals spec)"
+            );
+            event(ctx, obj, false, "OwnershipProven", "Claim", note).await;
+            Some(renewed)
         }
         None => {
             let allowed = match policies.adoption {
@@ -445,6 +486,7 @@ async fn sync<K: Managed>(
                 endpoint: config.endpoint.clone(),
                 since: Time(jiff::Timestamp::now()),
                 key: None,
+                proof: None,
             };
             if let Err(rival) = ctx.claims.try_claim(&id, obj, &adopted, |r| ctx.exists(r)) {
                 return Ok(conflict(ctx, obj, current, &rival.object, &project).await);
@@ -590,7 +632,7 @@ async fn fresh_truth<K: Managed>(
         return Err(ReconcileError::Superseded);
     }
     let same = newer.meta().generation == obj.meta().generation
-        && newer.status().cloned().unwrap_or_default() == *current;
+        && trusted_status(ctx, &newer).0 == *current;
     let version = newer.resource_version().unwrap_or_default();
     if !same {
         *fresh = Some(newer);
@@ -606,9 +648,26 @@ async fn fresh_ownership<K: Managed>(
 ) -> Result<Option<Ownership>, kube::Error> {
     let api: Api<K> = Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
     let fresh = api.get_opt(&obj.name_any()).await?;
-    Ok(fresh
-        .filter(|f| f.uid() == obj.uid())
-        .and_then(|f| f.status().and_then(|s| s.managed().ownership.clone())))
+    Ok(fresh.filter(|f| f.uid() == obj.uid()).and_then(|f| {
+        let record = f.status().and_then(|s| s.managed().ownership.clone());
+        ctx.key.proven(&f, record.as_ref())
+    }))
+}
+
+/// The object's status with only a proven ownership record in it, and an unproven record
+/// (none, or one written without a proof) aside. A record whose proof fails is dropped: the next
+/// status write removes it.
+fn trusted_status<K: Managed>(ctx: &Context<K>, obj: &K) -> (K::Status, Option<Ownership>) {
+    let mut status = obj.status().cloned().unwrap_or_default();
+    let record = status.managed_mut().ownership.take();
+    match ctx.key.judge(obj, record.as_ref()) {
+        Trust::Proven(own) => {
+            status.managed_mut().ownership = Some(own);
+            (status, None)
+        }
+        Trust::Unproven(own) => (status, Some(own)),
+        Trust::None => (status, None),
+    }
 }
 
 /// An upstream object exists that this object did not create and may not adopt.
@@ -850,7 +909,14 @@ async fn failure_report<K: Managed>(
 async fn cleanup<K: Managed>(obj: &K, ctx: &Context<K>) -> Result<Action, ReconcileError> {
     let (what, identity) = (obj.describe(), obj.identity());
     let policies = obj.policies();
-    let mut current = obj.status().cloned().unwrap_or_default();
+    let (mut current, unproven) = trusted_status(ctx, obj);
+    if unproven.is_some() && policies.management == ManagementPolicy::Manage {
+        let note = format!(
+            "nothing deleted upstream: this object's ownership record of {identity} carries no proof that this operator wrote it; delete the upstream object by hand if it is yours"
+        );
+        event(ctx, obj, true, "Orphaned", "Delete", note).await;
+        return Ok(Action::await_change());
+    }
     let Some(own) = current.managed().ownership.clone() else {
         if policies.management == ManagementPolicy::Manage {
             let note = format!(

@@ -77,6 +77,9 @@ pub struct Report<K: Managed> {
     /// The upstream object is in a state the operator does not know: looked at again with
     /// backoff, not at the pending pace.
     pub unrecognised: bool,
+    /// The stored status holds an ownership record this operator cannot prove: written even
+    /// when nothing else changed, so the record does not stay to mislead a reader.
+    pub rewrite: bool,
 }
 
 impl<K: Managed> Report<K> {
@@ -95,6 +98,7 @@ impl<K: Managed> Report<K> {
             precondition: None,
             retried: None,
             unrecognised: false,
+            rewrite: false,
         }
     }
 
@@ -224,18 +228,29 @@ pub async fn write_status<K: Managed>(
         new.project_id = Some(p.clone());
     }
     if let Some(o) = &report.ownership {
-        new.ownership = o.clone();
+        // Every record this operator writes carries its proof (see `proof.rs`).
+        new.ownership = o.as_ref().map(|o| ctx.key.sign(obj, o));
     }
     if let Some(r) = &report.handled_request {
         new.last_handled_reconcile_at = Some(r.clone());
     }
     // A guarded write is sent even when nothing changed: the API server's check of the
     // resourceVersion is what it is for.
-    if status == old && report.precondition.is_none() {
+    if status == old && report.precondition.is_none() && !report.rewrite {
         return Ok(false);
     }
     status.managed_mut().last_sync_time = Some(now);
     let api: Api<K> = Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
+    if report.rewrite && status.managed().ownership.is_none() {
+        // A record someone else wrote is theirs under server-side apply, which would keep it
+        // whatever this apply omits: it is removed by a merge patch.
+        api.patch_status(
+            &obj.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"status": {"ownership": null}})),
+        )
+        .await?;
+    }
     let patch = StatusApply {
         api_version: K::api_version(&()).into_owned(),
         kind: K::kind(&()).into_owned(),

@@ -205,6 +205,11 @@ impl Scenario {
             fencing: Default::default(),
             shard: None,
             kinds: live_snapshot_operator::core::KindName::ALL.to_vec(),
+            // The operator's own Secret in a namespace no tenant of the suite uses.
+            ownership_key: live_snapshot_operator::core::proof::KeySource::Secret {
+                namespace: "default".into(),
+                name: live_snapshot_operator::core::proof::DEFAULT_SECRET.into(),
+            },
         }
     }
 

@@ -378,6 +378,25 @@ pub async fn helm_install_rbac_leader_failover_and_metrics(shared: Arc<Shared>) 
     let as_sa = |args: &[&str]| run(cp.kubectl().env("KUBECONFIG", &kubeconfig).args(args));
     let (_, out) = as_sa(&["auth", "can-i", "create", "secrets", "-n", &s.ns]);
     assert_eq!(out.trim(), "no", "the operator may not write Secrets");
+    // In its own namespace it reads (and creates on first start) its ownership key, and no
+    // other Secret there by that grant.
+    for (verb, what, want) in [
+        ("get", "secret/live-snapshot-operator-ownership-key", "yes"),
+        ("create", "secrets", "yes"),
+        (
+            "delete",
+            "secret/live-snapshot-operator-ownership-key",
+            "no",
+        ),
+        (
+            "update",
+            "secret/live-snapshot-operator-ownership-key",
+            "no",
+        ),
+    ] {
+        let (_, out) = as_sa(&["auth", "can-i", verb, what, "-n", system]);
+        assert_eq!(out.trim(), want, "{verb} {what} in {system}");
+    }
     let (ok, out) = as_sa(&[
         "create",
         "secret",

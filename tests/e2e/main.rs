@@ -92,6 +92,8 @@ fn main() -> std::process::ExitCode {
         safety::deletion_removes_only_what_the_object_owns,
         safety::deletion_finishes_without_credentials_or_when_paused,
         safety::ownership_cannot_be_squatted,
+        safety::forged_ownership_gains_nothing,
+        safety::unproven_records_are_reowned_only_where_upstream_matches,
         safety::default_credentials_serve_only_listed_namespaces,
         safety::tenant_cannot_aim_the_operator_elsewhere,
         safety::secrets_are_watched_without_their_data,

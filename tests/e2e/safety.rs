@@ -463,6 +463,123 @@ pub async fn ownership_cannot_be_squatted(shared: Arc<Shared>) {
     let _ = nsapi.delete(&ns2, &DeleteParams::default()).await;
 }
 
+/// The reproduction of the second security review: a tenant who may patch `*/status` writes an
+/// ownership record with an early `since` into its conflicting object. The record carries no
+/// valid proof, so it grants nothing: no claim, no write, no delete.
+pub async fn forged_ownership_gains_nothing(shared: Arc<Shared>) {
+    let mut s = Scenario::new(shared, "forged").await;
+    s.start_operator();
+    s.create("prod", spec("cam")).await;
+    s.wait_ready("prod").await;
+    s.create("grab", with(spec("cam"), json!({"timeInterval": 60})))
+        .await;
+    s.wait_condition("grab", "Synced", "False", Some("Conflict"))
+        .await;
+    let writes = s.writes();
+    for (attempt, proof) in [
+        serde_json::Value::Null,
+        json!("00".repeat(32)),
+        // prod's own proof, copied: it is bound to prod's name, UID and record.
+        json!(
+            s.get("prod")
+                .await
+                .status
+                .and_then(|st| st.managed.ownership)
+                .and_then(|o| o.proof)
+                .expect("prod's record carries a proof")
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        s.dynamic()
+            .patch_status(
+                "grab",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"ownership": {
+                    "state": "Created", "projectId": PROJECT, "endpoint": s.endpoint,
+                    "since": "2000-01-01T00:00:00Z", "proof": proof}}})),
+            )
+            .await
+            .expect("status patched, as a tenant with */status rights can");
+        let asked = format!("forged-{attempt}");
+        s.annotate("grab", "live.snapshot.dev/reconcile-requested-at", &asked)
+            .await;
+        let o = eventually("the forged object's next reconcile", || async {
+            let o = s.get("grab").await;
+            let st = o.status.as_ref()?;
+            (st.managed.last_handled_reconcile_at.as_deref() == Some(asked.as_str()))
+                .then_some(o.clone())
+        })
+        .await;
+        assert_eq!(condition(&o, "Synced").reason, "Conflict", "{proof}");
+        assert_eq!(ownership(&o), None, "the forged record is removed: {proof}");
+    }
+    assert_eq!(s.writes(), writes, "no upstream write");
+    assert_eq!(s.upstream(D, "cam").unwrap().time_interval, 10);
+    // Deleting the forger deletes nothing upstream; prod still owns its template.
+    delete(&s, "grab").await;
+    s.wait_gone("grab").await;
+    assert!(
+        s.upstream(D, "cam").is_some(),
+        "the template is still there"
+    );
+    assert_eq!(s.calls("delete"), 0);
+    s.poke("prod").await;
+    let o = s.wait_ready("prod").await;
+    assert_eq!(ownership(&o), Some(OwnershipState::Created));
+}
+
+/// An object owned under a record without a proof (what the release before this one wrote) is
+/// re-owned, with a proof, where upstream equals its spec, with no upstream write; where it
+/// differs, it is not.
+pub async fn unproven_records_are_reowned_only_where_upstream_matches(shared: Arc<Shared>) {
+    let mut s = Scenario::new(shared, "unproven").await;
+    s.start_operator();
+    for app in ["same", "moved"] {
+        s.create(app, spec(app)).await;
+        s.wait_ready(app).await;
+    }
+    s.stop_operator().await;
+    // As the previous release left them: records without a proof. Someone changes "moved"
+    // upstream meanwhile.
+    for app in ["same", "moved"] {
+        s.dynamic()
+            .patch_status(
+                app,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"ownership": {"proof": null}}})),
+            )
+            .await
+            .expect("status patched");
+    }
+    let mut changed = s.upstream(D, "moved").unwrap();
+    changed.time_interval = 30;
+    s.sim
+        .store
+        .replace(PROJECT, changed)
+        .expect("changed upstream");
+    let writes = s.writes();
+    s.start_operator();
+    s.poke("same").await;
+    s.poke("moved").await;
+    s.wait_event("same", "OwnershipProven").await;
+    let o = s.wait_ready("same").await;
+    assert!(
+        o.status
+            .and_then(|st| st.managed.ownership)
+            .and_then(|own| own.proof)
+            .is_some(),
+        "re-recorded with a proof"
+    );
+    let o = s
+        .wait_condition("moved", "Synced", "False", Some("AlreadyExists"))
+        .await;
+    assert_eq!(ownership(&o), None);
+    assert_eq!(s.writes(), writes, "no upstream write");
+    assert_eq!(s.upstream(D, "moved").unwrap().time_interval, 30);
+}
+
 pub async fn default_credentials_serve_only_listed_namespaces(shared: Arc<Shared>) {
     let mut s = Scenario::new(shared, "tenant-defaults").await;
     let mut cloud = s.cloud();
@@ -657,8 +774,12 @@ pub async fn secrets_are_watched_without_their_data(shared: Arc<Shared>) {
             );
         } else {
             assert_eq!(method, http::Method::GET, "{target}");
+            // The operator's own ownership key, in its own namespace, is the one other Secret.
             assert!(
-                path.ends_with("/secrets/creds"),
+                path.ends_with("/secrets/creds")
+                    || path.ends_with(
+                        "/namespaces/default/secrets/live-snapshot-operator-ownership-key"
+                    ),
                 "only a Secret an object names is read: {target}"
             );
         }
