@@ -233,7 +233,10 @@ mod tests {
             ..signed.clone()
         };
         assert_eq!(key.judge(&a, Some(&earlier)), Trust::None);
-        assert_eq!(OwnershipKey::new([8; 32]).judge(&a, Some(&signed)), Trust::None);
+        assert_eq!(
+            OwnershipKey::new([8; 32]).judge(&a, Some(&signed)),
+            Trust::None
+        );
         // No proof at all: unproven, honoured only as IfMatching.
         assert_eq!(key.judge(&a, Some(&own)), Trust::Unproven(own.clone()));
         assert_eq!(key.judge(&a, None), Trust::None);

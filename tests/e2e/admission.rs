@@ -114,6 +114,11 @@ pub async fn invalid_manifests_are_refused(shared: Arc<Shared>) {
             json!({"imageObjectFormat": "{{.unix_time}}-{{.nope}}"}),
             "may only use the placeholders",
         ),
+        (
+            "upper-domain",
+            json!({"domain": "Push.Example.com"}),
+            "domain must be written in lower case",
+        ),
     ];
     for (name, patch, want) in cases {
         let msg = refused(s.create_json(name, with(spec(name), patch)).await);

@@ -281,16 +281,37 @@ pub async fn bad_thumbnail_settings_are_refused(shared: Arc<Shared>) {
             "quantity",
         ),
         (serde_json::json!({"type": "dots"}), "dots is required"),
-        (
-            serde_json::json!({"type": "dots", "dots": [5, 5]}),
-            "must not repeat",
-        ),
+        (serde_json::json!({"type": "dots", "dots": []}), "dots"),
         (
             serde_json::json!({"type": "quantity", "quantity": 11}),
             "quantity",
         ),
         (serde_json::json!({"type": "gif"}), "type"),
     ];
+    // What the reference allows is admitted: time 0, repeated dots, a large maxLength.
+    for (i, thumbnail) in [
+        serde_json::json!({"type": "time", "time": 0}),
+        serde_json::json!({"type": "dots", "dots": [5, 5, 1]}),
+        serde_json::json!({"type": "time", "maxLength": 20000}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        s.create_vod_json(
+            &format!("edge-{i}"),
+            serde_json::json!({"assetId": ASSET, "thumbnail": thumbnail}),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{thumbnail}: {e}"));
+    }
+    let err = s
+        .create_vod_json(
+            "upper",
+            serde_json::json!({"assetId": ASSET.to_uppercase(), "thumbnail": {"type": "time"}}),
+        )
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("lower case"), "{err}");
     for (thumbnail, says) in cases {
         let err = s
             .create_vod_json(

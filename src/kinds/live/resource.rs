@@ -77,6 +77,7 @@ pub struct LiveSnapshotTemplateSpec {
     /// identifies the template upstream, so it cannot change once set.
     #[schemars(length(min = 1, max = 255))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("domain is immutable: create a new object for another domain"))]
+    #[x_kube(validation = Rule::new("self == self.lowerAscii()").message("domain must be written in lower case: domain names are case-insensitive, and one spelling keeps two objects from claiming one template"))]
     pub domain: String,
 
     /// Application name in the stream's push URL, e.g. live. Immutable, like domain.

@@ -67,6 +67,7 @@ pub struct VodAssetSnapshotSpec {
     /// one cover.
     #[schemars(length(min = 1, max = 128))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("assetId is immutable: create a new object for another asset"))]
+    #[x_kube(validation = Rule::new("self == self.lowerAscii()").message("assetId must be written in lower case, as VOD returns asset ids: one spelling keeps two objects from claiming one asset"))]
     pub asset_id: String,
 
     /// How snapshots are taken. A snapshot task cannot change once started, so neither can
@@ -115,15 +116,16 @@ pub struct ThumbnailSpec {
     /// `quantity` snapshots evenly spread.
     #[serde(rename = "type")]
     pub kind: ThumbnailType,
-    /// Seconds between snapshots for type time, 1 to 100 (the service's default is 12).
+    /// Seconds between snapshots for type time, 0 to 100 as the reference gives (the
+    /// service's default is 12).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 100))]
+    #[schemars(range(min = 0, max = 100))]
     pub time: Option<i64>,
-    /// Seconds into the video to snapshot at, for type dots: 1 to 100 distinct points.
+    /// Seconds into the video to snapshot at, for type dots: at least one point. The reference
+    /// gives no upper count and does not forbid repeats: the service judges them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 100))]
+    #[schemars(length(min = 1))]
     #[schemars(inner(range(min = 0, max = 2147483647)))]
-    #[x_kube(validation = Rule::new("self.all(d, self.filter(e, e == d).size() == 1)").message("thumbnail.dots must not repeat a point"))]
     pub dots: Option<Vec<i64>>,
     /// How many snapshots for type quantity, 1 to 10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -137,9 +139,10 @@ pub struct ThumbnailSpec {
     /// Keep (default) keeps the video's aspect ratio; SixteenByNine crops to 16:9.
     #[serde(default)]
     pub aspect_ratio: AspectRatio,
-    /// Longest side of a snapshot in pixels; the service's default when unset.
+    /// Longest side of a snapshot in pixels; the service's default when unset. The reference
+    /// gives no upper bound: the service judges.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 8192))]
+    #[schemars(range(min = 1))]
     pub max_length: Option<i64>,
 }
 
