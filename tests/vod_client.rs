@@ -54,12 +54,16 @@ async fn task_results_cover_and_errors() {
     };
     let task = c.create_task("asset-ready", &every_second).await.unwrap();
     assert!(
-        c.thumbnail_details(&task).await.unwrap().is_empty(),
+        c.thumbnail_details(&task)
+            .await
+            .unwrap()
+            .snapshots
+            .is_empty(),
         "nothing before the task ran"
     );
     let mut shots = Vec::new();
     for _ in 0..50 {
-        shots = c.thumbnail_details(&task).await.unwrap();
+        shots = c.thumbnail_details(&task).await.unwrap().snapshots;
         if !shots.is_empty() {
             break;
         }
@@ -154,4 +158,44 @@ async fn task_results_cover_and_errors() {
         .unwrap();
     assert_eq!(deleted[0].status, "DELETED");
     assert!(c.list_tasks("asset-ready").await.unwrap().is_empty());
+}
+
+/// A task with more results than the API pages (offsets end at 20,480): the listing stops at
+/// the last offset the API takes, never asks past it (VOD.10053), and reports the full total.
+#[tokio::test]
+async fn paging_stops_at_the_offset_limit() {
+    let (sim, endpoint) = spawn_local(
+        "127.0.0.1:0",
+        vec![KeyPair::new(AK, SK)],
+        FaultSettings::default(),
+    )
+    .await
+    .unwrap();
+    sim.store.set_task_delay(Duration::ZERO);
+    sim.store
+        .put_asset(PROJECT, "asset-long", AssetState::Published, 21_000);
+    let c = client(&endpoint, SK);
+    let every_second = ThumbnailPara {
+        kind: "time".into(),
+        time: Some(1),
+        format: Some(1),
+        ..Default::default()
+    };
+    let task = c.create_task("asset-long", &every_second).await.unwrap();
+    let details = c.thumbnail_details(&task).await.unwrap();
+    assert_eq!(details.total, 21_000);
+    assert_eq!(
+        details.snapshots.len(),
+        live_snapshot_operator::clouds::huawei::vod::MAX_DETAILS_OFFSET + 100,
+        "every page the offset range reaches"
+    );
+    assert_eq!(
+        details.snapshots[20_579].offset, 20_579,
+        "no record twice or skipped"
+    );
+    assert_eq!(
+        sim.faults.stats().calls.get("thumbnail_details").copied(),
+        Some(206),
+        "offsets 0, 100, ... 20,400, then 20,480 (overlapping), and none past it"
+    );
 }

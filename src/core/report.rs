@@ -214,7 +214,7 @@ pub async fn write_status<K: Managed>(
     if let Some(synced) = &report.synced {
         conditions::merge(&mut new.conditions, synced, generation, &now);
     }
-    for progress in progress(&report.ready) {
+    for progress in progress(&report.ready, report.quiet) {
         conditions::merge(&mut new.conditions, &progress, generation, &now);
     }
     for extra in &report.extra {
@@ -271,11 +271,13 @@ pub async fn write_status<K: Managed>(
 
 /// Reconciling and Stalled, read off Ready, so every status write states all three and they
 /// can never disagree. Stalled reasons are the ones whose message says "waiting for a change":
-/// retrying alone will not fix them.
-pub fn progress(ready: &Desired) -> [Desired; 2] {
+/// retrying alone will not fix them; so is any final upstream state that is not Ready (a kind's
+/// own failure reason, `quiet`).
+pub fn progress(ready: &Desired, quiet: bool) -> [Desired; 2] {
     use reason::*;
     let (reconciling, stalled) = match (ready.status, ready.reason) {
         (Status::True, _) | (_, PAUSED) => (false, false),
+        _ if quiet => (false, true),
         (
             _,
             INVALID_SPEC | ALREADY_EXISTS | CONFLICT | OWNER_MOVED | SECRET_MISSING
@@ -404,7 +406,7 @@ mod tests {
     use super::*;
 
     fn flags(ready: Status, why: &'static str) -> (Status, Status) {
-        let [r, s] = progress(&Desired::new(READY, ready, why, "m"));
+        let [r, s] = progress(&Desired::new(READY, ready, why, "m"), false);
         (r.status, s.status)
     }
 

@@ -43,7 +43,7 @@ pub fn object_name(domain: &str, app: &str) -> String {
 /// The manifest of one upstream template.
 pub fn manifest(t: &LiveSnapshotConfig, name: &str, opts: &Options<'_>) -> Value {
     let mut s = serde_json::Map::new();
-    s.insert("domain".into(), json!(t.domain));
+    s.insert("domain".into(), json!(t.domain.to_ascii_lowercase()));
     s.insert("appName".into(), json!(t.app_name));
     s.insert("timeInterval".into(), json!(t.time_interval));
     s.insert(
@@ -163,6 +163,7 @@ mod tests {
         without_key.auth_key = None;
         assert!(diff(&desired(&spec, None), &without_key).is_empty());
         let kinds = crate::gitops::validate::served_kinds();
-        assert!(crate::gitops::validate::check(&kinds[0], &m).is_empty());
+        let findings = crate::gitops::validate::check(&kinds[0], &m);
+        assert!(findings.is_empty(), "{findings:?}");
     }
 }

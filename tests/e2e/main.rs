@@ -108,6 +108,7 @@ fn main() -> std::process::ExitCode {
         vod::restart_between_task_start_and_status,
         vod::a_missing_crd_does_not_stall_the_other_kinds,
         vod::resync_does_not_reread_finished_results,
+        vod::failed_task_is_final,
         mps::job_submitted_and_succeeds,
         mps::failed_job_is_terminal,
         mps::crash_after_submit_submits_no_second_job,

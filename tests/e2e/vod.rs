@@ -515,3 +515,79 @@ pub async fn resync_does_not_reread_finished_results(shared: Arc<Shared>) {
         "the applied cover is back"
     );
 }
+
+/// A task that fails (`THUMBNAIL_FAILED`) ends the wait: `SnapshotFailed` with VOD's
+/// `exec_desc`, Stalled, and no call in the 30 s after. The asset's state belongs to its newest
+/// task: a second object's task started after the failure runs and succeeds on its own
+/// (the failed one is not taken as running, nor the new one as failed), and the first object
+/// stays failed.
+pub async fn failed_task_is_final(shared: Arc<Shared>) {
+    let s = scenario(shared, "vod-failed").await;
+    s.vod
+        .store
+        .put_asset(PROJECT, ASSET, AssetState::Published, 60);
+    s.vod
+        .store
+        .fail_tasks(ASSET, Some("the source file cannot be decoded"));
+    s.create_vod("broken", spec(ASSET)).await;
+    let o: VodAssetSnapshot = s
+        .wait_kind("broken", "Ready", "False", Some("SnapshotFailed"))
+        .await;
+    let ready = crate::harness::condition(&o, "Ready");
+    assert!(
+        ready.message.contains("the source file cannot be decoded"),
+        "{}",
+        ready.message
+    );
+    assert_eq!(crate::harness::condition(&o, "Failed").status, "True");
+    assert_eq!(crate::harness::condition(&o, "Stalled").status, "True");
+    assert_eq!(at(&o).task_state.as_deref(), Some("Failed"));
+    let calls = |s: &Scenario| {
+        [
+            "show_asset",
+            "list_tasks",
+            "thumbnail_details",
+            "create_task",
+            "set_cover",
+        ]
+        .iter()
+        .map(|op| s.vod_calls(op))
+        .sum::<u64>()
+    };
+    // Someone else starts a task on the asset that succeeds: the asset's state is that task's
+    // now, and it neither revives nor finishes the failed one.
+    s.vod.store.fail_tasks(ASSET, None);
+    let params: ThumbnailParams =
+        serde_json::from_value(serde_json::json!({"type": "quantity", "quantity": 3}))
+            .expect("params");
+    s.vod
+        .store
+        .start_task(PROJECT, ASSET, params)
+        .expect("their task");
+    let before = calls(&s);
+    let later = std::time::Instant::now() + Duration::from_secs(30);
+    eventually("30 s to pass", || async {
+        (std::time::Instant::now() > later).then_some(())
+    })
+    .await;
+    assert_eq!(calls(&s), before, "no call in the 30 s after the failure");
+    // Asked to look again, it reads the asset and stays failed.
+    s.poke_vod("broken").await;
+    let o = eventually("the poke to be handled", || async {
+        let o = s.vod_api().get("broken").await.ok()?;
+        let handled = o
+            .status
+            .as_ref()?
+            .managed
+            .last_handled_reconcile_at
+            .is_some();
+        handled.then_some(o)
+    })
+    .await;
+    assert!(calls(&s) > before, "the poke read upstream");
+    assert_eq!(
+        crate::harness::condition(&o, "Ready").reason,
+        "SnapshotFailed"
+    );
+    assert_eq!(s.vod_calls("create_task"), 1, "nothing started again");
+}

@@ -313,16 +313,12 @@ fn handle(sim: &VodSimulator, op: &str, project: &str, raw_query: &str, body: &[
             let Some(a) = sim.store.asset(project, &asset) else {
                 return not_found();
             };
-            let status = if a.tasks.is_empty() {
-                "UN_THUMBNAIL"
-            } else if a
-                .tasks
-                .iter()
-                .all(|t| !sim.store.visible(t).is_empty() || t.results.is_empty())
-            {
-                "THUMBNAIL_SUCCEED"
-            } else {
-                "THUMBNAILING"
+            // The asset's snapshot state is its newest task's, as VOD keeps one per asset.
+            let (status, exec_desc) = match a.tasks.last() {
+                None => ("UN_THUMBNAIL", None),
+                Some(t) if !sim.store.done(t) => ("THUMBNAILING", None),
+                Some(t) if t.fails.is_some() => ("THUMBNAIL_FAILED", t.fails.clone()),
+                Some(_) => ("THUMBNAIL_SUCCEED", None),
             };
             let sample: Vec<_> = a.tasks.iter().flat_map(|t| sim.store.visible(t)).collect();
             let covers: Vec<Value> = a
@@ -337,7 +333,7 @@ fn handle(sim: &VodSimulator, op: &str, project: &str, raw_query: &str, body: &[
                     "meta_data": {"duration": a.duration, "duration_ms": a.duration * 1000},
                     "cover_info_array": covers,
                 },
-                "thumbnail_info": {"thumbnail_status": status, "sample": sample},
+                "thumbnail_info": {"thumbnail_status": status, "sample": sample, "exec_desc": exec_desc.unwrap_or_default()},
             }))
         }
         "create_task" => {

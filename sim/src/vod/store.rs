@@ -32,6 +32,8 @@ pub struct Task {
     pub params: ThumbnailParams,
     pub started: Instant,
     pub results: Vec<Snapshot>,
+    /// The task fails once it has run, with this `exec_desc`.
+    pub fails: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -57,6 +59,8 @@ pub struct VodStore {
     next_task: Mutex<u64>,
     /// How long a task takes before its snapshots appear.
     pub task_delay: Mutex<Duration>,
+    /// Assets whose next tasks fail, with the `exec_desc` they report.
+    failing: Mutex<BTreeMap<String, String>>,
 }
 
 impl VodStore {
@@ -89,6 +93,20 @@ impl VodStore {
         );
     }
 
+    /// Tasks started on `asset` from now on fail with `exec_desc` (`None`: they succeed again).
+    pub fn fail_tasks(&self, asset: &str, exec_desc: Option<&str>) {
+        let mut f = self.failing.lock().unwrap_or_else(|p| p.into_inner());
+        match exec_desc {
+            Some(d) => f.insert(asset.into(), d.into()),
+            None => f.remove(asset),
+        };
+    }
+
+    /// Whether a task has run (its results or its failure are visible).
+    pub fn done(&self, task: &Task) -> bool {
+        task.started.elapsed() >= self.delay()
+    }
+
     pub fn set_state(&self, project: &str, id: &str, state: AssetState) -> bool {
         match self.lock().get_mut(&(project.into(), id.into())) {
             Some(a) => {
@@ -113,7 +131,7 @@ impl VodStore {
 
     /// The snapshots of a task that are visible now (none until the task has run).
     pub fn visible(&self, task: &Task) -> Vec<Snapshot> {
-        if task.started.elapsed() >= self.delay() {
+        if task.fails.is_none() && self.done(task) {
             task.results.clone()
         } else {
             Vec::new()
@@ -135,6 +153,12 @@ impl VodStore {
         asset: &str,
         params: ThumbnailParams,
     ) -> Option<String> {
+        let fails = self
+            .failing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(asset)
+            .cloned();
         let mut n = self.next_task.lock().unwrap_or_else(|p| p.into_inner());
         *n += 1;
         let id = format!("{:032x}", 0x7d3c_0000_u64 + *n);
@@ -154,6 +178,7 @@ impl VodStore {
             params,
             started: Instant::now(),
             results,
+            fails,
         });
         Some(id)
     }

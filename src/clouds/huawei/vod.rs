@@ -26,8 +26,20 @@ pub mod codes {
 
 /// Records per ListThumbnailDetails page (the API's maximum).
 pub const DETAILS_PAGE: usize = 100;
-/// Pages one task's results may take: the offset range ends at 20,480.
-const MAX_DETAIL_PAGES: usize = 206;
+/// The largest `offset` ListThumbnailDetails takes (0-20480): a task's results past
+/// 20,480 + one page cannot be listed.
+pub const MAX_DETAILS_OFFSET: usize = 20_480;
+/// Pages one task's results may take within that range.
+const MAX_DETAIL_PAGES: usize = MAX_DETAILS_OFFSET / DETAILS_PAGE + 2;
+
+/// A task's results as far as the API lists them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Details {
+    pub snapshots: Vec<Snapshot>,
+    /// How many the task made (`total`): more than `snapshots` when they run past the offset
+    /// range the API pages.
+    pub total: i64,
+}
 
 /// The `thumbnail` object of CreateAssetProcessTask.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -79,6 +91,8 @@ pub struct AssetDetail {
     pub cover_url: Option<String>,
     /// `thumbnail_info.thumbnail_status`.
     pub thumbnail_status: Option<String>,
+    /// `thumbnail_info.exec_desc`: what went wrong, when a task failed.
+    pub exec_desc: Option<String>,
     pub duration: Option<i64>,
 }
 
@@ -116,6 +130,8 @@ struct RawMeta {
 struct RawThumbInfo {
     #[serde(default)]
     thumbnail_status: Option<String>,
+    #[serde(default)]
+    exec_desc: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -212,7 +228,14 @@ impl VodClient {
                 .and_then(|b| b.cover_info_array.as_ref())
                 .and_then(|c| c.first())
                 .and_then(|c| c.cover_url.clone()),
-            thumbnail_status: raw.thumbnail_info.and_then(|t| t.thumbnail_status),
+            thumbnail_status: raw
+                .thumbnail_info
+                .as_ref()
+                .and_then(|t| t.thumbnail_status.clone()),
+            exec_desc: raw
+                .thumbnail_info
+                .and_then(|t| t.exec_desc)
+                .filter(|d| !d.is_empty()),
             duration: base.and_then(|b| b.meta_data).and_then(|m| m.duration),
         }))
     }
@@ -242,13 +265,22 @@ impl VodClient {
         }
     }
 
-    /// Every snapshot of a task, page by page: the offset advances by the records received,
-    /// and the listing ends at `total`, a short page, or an empty (`null`) one.
-    pub async fn thumbnail_details(&self, task_id: &str) -> Result<Vec<Snapshot>, ApiError> {
+    /// Every snapshot of a task the API lists, page by page: the offset advances by the
+    /// records received, and the listing ends at `total`, a short page, an empty (`null`) one,
+    /// or the end of the offset range (never asking past it, which the API refuses).
+    pub async fn thumbnail_details(&self, task_id: &str) -> Result<Details, ApiError> {
         let path = self.gw.path("v1", "asset/thumbnail/details");
         let mut out: Vec<Snapshot> = Vec::new();
+        let mut total = 0;
         for _ in 0..MAX_DETAIL_PAGES {
-            let offset = out.len().to_string();
+            // The last page starts at the largest offset the API takes and overlaps the one
+            // before: its first records are already here.
+            let at = out.len().min(MAX_DETAILS_OFFSET);
+            let overlap = out.len() - at;
+            if overlap >= DETAILS_PAGE {
+                break;
+            }
+            let offset = at.to_string();
             let limit = DETAILS_PAGE.to_string();
             let query = pairs(&[("task_id", task_id), ("offset", &offset), ("limit", &limit)]);
             let bytes = self
@@ -264,12 +296,16 @@ impl VodClient {
             let page: DetailsPage = decode(Operation::ThumbnailDetails, &bytes)?;
             let items = page.thumbnail_result.unwrap_or_default();
             let got = items.len();
-            out.extend(items);
+            out.extend(items.into_iter().skip(overlap));
+            total = page.total;
             if got < DETAILS_PAGE || out.len() as i64 >= page.total {
-                return Ok(out);
+                break;
             }
         }
-        Ok(out)
+        Ok(Details {
+            total: total.max(out.len() as i64),
+            snapshots: out,
+        })
     }
 
     /// Starts a snapshot task; the task id the service returns.

@@ -30,6 +30,9 @@ const DEFAULT_TIME: i64 = 12;
 const JPG: i64 = 1;
 /// `thumbnail_status` once every task of the asset has finished.
 const SUCCEEDED: &str = "THUMBNAIL_SUCCEED";
+const THUMBNAIL_FAILED: &str = "THUMBNAIL_FAILED";
+/// `atProvider.taskState` of a failed task.
+const TASK_FAILED: &str = "Failed";
 /// `atProvider.taskState` of a task whose results are in.
 const FINISHED: &str = "Finished";
 
@@ -46,6 +49,8 @@ pub struct Seen {
     asset: AssetDetail,
     task_id: String,
     running: bool,
+    /// The task failed: VOD's description of why.
+    failed: Option<String>,
     snapshots: Vec<Snapshot>,
     /// How many snapshots the task made (`snapshots` may hold only the first ones, as recorded).
     count: i64,
@@ -175,12 +180,46 @@ impl External<VodAssetSnapshot> for VodExternal {
         let Some(task) = task else {
             return Ok(Observation::Absent);
         };
-        let finished = asset.thumbnail_status.as_deref() == Some(SUCCEEDED)
-            || task.thumbnail_count.is_some_and(|n| n > 0);
         let applied = status
             .at_provider
             .clone()
             .filter(|a| a.task_id.as_deref() == Some(task.task_id.as_str()));
+        // The asset's thumbnail_status and exec_desc describe its newest task only (VOD keeps
+        // one per asset): they are this task's only while it is the newest. A task with
+        // results has finished whatever the asset says.
+        let newest = tasks.last().is_some_and(|t| t.task_id == task.task_id);
+        let state = asset.thumbnail_status.as_deref().filter(|_| newest);
+        let finished = task.thumbnail_count.is_some_and(|n| n > 0) || state == Some(SUCCEEDED);
+        // A failed task never runs again: once recorded, it stays failed even after a newer
+        // task took over the asset's state.
+        let recorded_failure = applied
+            .as_ref()
+            .filter(|a| a.task_state.as_deref() == Some(TASK_FAILED))
+            .map(|a| a.failure.clone().unwrap_or_default());
+        let failed = if finished {
+            None
+        } else if state == Some(THUMBNAIL_FAILED) {
+            Some(
+                asset
+                    .exec_desc
+                    .clone()
+                    .unwrap_or_else(|| "VOD gave no description".into()),
+            )
+        } else {
+            recorded_failure
+        };
+        if failed.is_some() {
+            return Ok(Observation::Present(Seen {
+                asset,
+                task_id: task.task_id.clone(),
+                running: false,
+                failed,
+                snapshots: Vec::new(),
+                count: 0,
+                applied,
+                cover: None,
+            }));
+        }
         // A finished task's results never change. With the spec as it was when they were
         // recorded, only the asset's cover can have moved, so a resync does not read them
         // again (a reconcile a person asks for does).
@@ -196,6 +235,7 @@ impl External<VodAssetSnapshot> for VodExternal {
                 asset,
                 task_id: task.task_id.clone(),
                 running: false,
+                failed: None,
                 snapshots: known
                     .snapshots
                     .iter()
@@ -213,11 +253,13 @@ impl External<VodAssetSnapshot> for VodExternal {
             }));
         }
         // A running task has no results to read yet.
-        let snapshots = if finished {
+        let details = if finished {
             self.client.thumbnail_details(&task.task_id).await?
         } else {
-            Vec::new()
+            Default::default()
         };
+        // The count is the task's total, also when its results run past what the API pages.
+        let (snapshots, total) = (details.snapshots, details.total);
         let cover = match &obj.spec.cover {
             Some(c) if finished => match pick_cover(c, &snapshots) {
                 Some(s) => Some(s),
@@ -238,7 +280,8 @@ impl External<VodAssetSnapshot> for VodExternal {
             asset,
             task_id: task.task_id.clone(),
             running: !finished,
-            count: snapshots.len() as i64,
+            failed: None,
+            count: total,
             snapshots,
             applied,
             cover,
@@ -256,6 +299,7 @@ impl External<VodAssetSnapshot> for VodExternal {
             },
             task_id,
             running: true,
+            failed: None,
             snapshots: Vec::new(),
             count: 0,
             applied: None,
@@ -320,6 +364,7 @@ impl External<VodAssetSnapshot> for VodExternal {
             asset,
             task_id: seen.task_id.clone(),
             running: seen.running,
+            failed: None,
             snapshots: seen.snapshots.clone(),
             count: seen.count,
             applied: Some(applied),
@@ -373,7 +418,14 @@ impl External<VodAssetSnapshot> for VodExternal {
         VodAtProvider {
             asset_id: seen.asset.asset_id.clone(),
             task_id: Some(seen.task_id.clone()),
-            task_state: Some(if seen.running { "Running" } else { FINISHED }.into()),
+            task_state: Some(
+                match (&seen.failed, seen.running) {
+                    (Some(_), _) => TASK_FAILED,
+                    (None, true) => "Running",
+                    (None, false) => FINISHED,
+                }
+                .into(),
+            ),
             snapshot_count: seen.count,
             snapshots: snapshots
                 .into_iter()
@@ -386,10 +438,21 @@ impl External<VodAssetSnapshot> for VodExternal {
             cover_url: applied.cover_url,
             cover_offset: applied.cover_offset,
             asset_cover_url: applied.asset_cover_url,
+            failure: seen.failed.clone(),
         }
     }
 
     fn progress(&self, seen: &Seen) -> Progress {
+        if let Some(why) = &seen.failed {
+            return Progress::Final {
+                ready: false,
+                reason: reason::SNAPSHOT_FAILED,
+                message: format!(
+                    "snapshot task {} failed on asset {}: {why}; create a new object to run it again",
+                    seen.task_id, seen.asset.asset_id
+                ),
+            };
+        }
         if seen.running {
             Progress::Pending {
                 reason: reason::SNAPSHOTTING,

@@ -22,6 +22,8 @@ pub mod reason {
     pub const SNAPSHOTTING: &str = "Snapshotting";
     /// spec.cover names no snapshot the task made.
     pub const COVER_NOT_FOUND: &str = "CoverNotFound";
+    /// The snapshot task failed (`THUMBNAIL_FAILED`): terminal, with VOD's `exec_desc`.
+    pub const SNAPSHOT_FAILED: &str = "SnapshotFailed";
 }
 
 impl Managed for VodAssetSnapshot {

@@ -220,7 +220,7 @@ pub struct VodAtProvider {
     /// The snapshot task this object started or took over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_id: Option<String>,
-    /// Running while the task has not finished, then Finished.
+    /// Running while the task has not finished, then Finished, or Failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_state: Option<String>,
     /// How many snapshots the task made.
@@ -240,6 +240,9 @@ pub struct VodAtProvider {
     /// else changed the cover.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asset_cover_url: Option<String>,
+    /// Why the task failed, as VOD's exec_desc said (task state Failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 /// One snapshot.
