@@ -496,8 +496,13 @@ async fn sync<K: Managed>(
                 .with_project(&project)
                 .with_ownership(Some(adopted.clone()));
             write_status(ctx, obj, current, &record).await?;
+            let deletes = if policies.deletion == DeletionPolicy::Delete && K::deletes_upstream() {
+                "and deletes it with the object"
+            } else {
+                "and leaves it in place when the object is deleted"
+            };
             let note = format!(
-                "took over existing {what} (adoptionPolicy {:?}); this object now manages it and deletes it with deletionPolicy Delete",
+                "took over existing {what} (adoptionPolicy {:?}); this object now manages it {deletes}",
                 policies.adoption
             );
             event(ctx, obj, false, "Adopted", "Adopt", note).await;

@@ -109,6 +109,7 @@ fn main() -> std::process::ExitCode {
         vod::a_missing_crd_does_not_stall_the_other_kinds,
         vod::resync_does_not_reread_finished_results,
         vod::failed_task_is_final,
+        vod::task_followed_by_id_gives_the_cover,
         mps::job_submitted_and_succeeds,
         mps::failed_job_is_terminal,
         mps::crash_after_submit_submits_no_second_job,

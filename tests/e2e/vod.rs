@@ -591,3 +591,67 @@ pub async fn failed_task_is_final(shared: Arc<Shared>) {
     );
     assert_eq!(s.vod_calls("create_task"), 1, "nothing started again");
 }
+
+/// A task started elsewhere (at upload, from the console), named by its id: its results are
+/// read, the cover is set from one of them, nothing is started, and deleting the object leaves
+/// the task and its snapshots. A task id the asset does not have reads TaskNotFound.
+pub async fn task_followed_by_id_gives_the_cover(shared: Arc<Shared>) {
+    let s = scenario(shared, "vod-follow").await;
+    s.vod
+        .store
+        .put_asset(PROJECT, ASSET, AssetState::Published, 60);
+    s.vod
+        .store
+        .put_asset(PROJECT, OTHER, AssetState::Published, 60);
+    let params: ThumbnailParams =
+        serde_json::from_value(serde_json::json!({"type": "time", "time": 20, "format": 1}))
+            .expect("params");
+    let theirs = s
+        .vod
+        .store
+        .start_task(PROJECT, ASSET, params)
+        .expect("their task");
+    s.create_vod(
+        "follow",
+        serde_json::json!({"assetId": ASSET, "taskId": theirs, "cover": {"index": 2}}),
+    )
+    .await;
+    let o: VodAssetSnapshot = s
+        .wait_kind("follow", "Ready", "True", Some("Available"))
+        .await;
+    let at = at(&o);
+    assert_eq!(at.task_id.as_deref(), Some(theirs.as_str()));
+    assert_eq!(at.snapshot_count, 3, "0, 20 and 40 s");
+    let asset = s.vod.store.asset(PROJECT, ASSET).expect("asset");
+    let second = asset.tasks[0].results[1].url.clone();
+    assert_eq!(asset.cover_source.as_deref(), Some(second.as_str()));
+    assert_eq!(s.vod_calls("create_task"), 0, "nothing started");
+    // A task id the asset does not have.
+    s.create_vod(
+        "nowhere",
+        serde_json::json!({"assetId": OTHER, "taskId": theirs}),
+    )
+    .await;
+    s.wait_kind::<VodAssetSnapshot>("nowhere", "Ready", "False", Some("TaskNotFound"))
+        .await;
+    // Admission: exactly one of thumbnail and taskId.
+    let err = s
+        .create_vod_json(
+            "both",
+            serde_json::json!({"assetId": ASSET, "taskId": theirs, "thumbnail": {"type": "time"}}),
+        )
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("give either thumbnail"), "{err}");
+    s.vod_api()
+        .delete("follow", &Default::default())
+        .await
+        .expect("delete");
+    eventually("the object to go", || async {
+        matches!(s.vod_api().get_opt("follow").await, Ok(None)).then_some(())
+    })
+    .await;
+    let asset = s.vod.store.asset(PROJECT, ASSET).expect("asset");
+    assert_eq!(asset.tasks.len(), 1, "their task stays");
+    assert_eq!(s.vod_calls("delete_thumbnails"), 0);
+}

@@ -166,18 +166,30 @@ impl External<VodAssetSnapshot> for VodExternal {
         };
         // The task status records is ours; otherwise the newest one with the spec's settings
         // (someone else's, or a create of ours whose answer was lost).
-        let recorded = status.at_provider.as_ref().and_then(|a| a.task_id.clone());
-        let want = thumbnail_para(&obj.spec.thumbnail);
+        // A followed task (spec.taskId) is named by the spec itself.
+        let recorded = status
+            .at_provider
+            .as_ref()
+            .and_then(|a| a.task_id.clone())
+            .or_else(|| obj.spec.task_id.clone());
+        let want = obj.spec.thumbnail.as_ref().map(thumbnail_para);
         let tasks = self.client.list_tasks(asset_id).await?;
-        let task = match &recorded {
-            Some(id) => tasks.iter().find(|t| &t.task_id == id),
-            None => tasks.iter().rev().find(|t| {
+        let task = match (&recorded, &want) {
+            (Some(id), _) => tasks.iter().find(|t| &t.task_id == id),
+            (None, Some(want)) => tasks.iter().rev().find(|t| {
                 t.thumbnail_para
                     .as_ref()
-                    .is_some_and(|p| same_settings(&want, p))
+                    .is_some_and(|p| same_settings(want, p))
             }),
+            (None, None) => None,
         };
         let Some(task) = task else {
+            if let Some(id) = &obj.spec.task_id {
+                return Ok(Observation::Unavailable {
+                    reason: reason::TASK_NOT_FOUND,
+                    message: format!("VOD asset {asset_id} has no snapshot task {id}"),
+                });
+            }
             return Ok(Observation::Absent);
         };
         let applied = status
@@ -290,8 +302,15 @@ impl External<VodAssetSnapshot> for VodExternal {
 
     async fn create(&self, obj: &VodAssetSnapshot) -> Result<Seen, ApiError> {
         let asset_id = obj.spec.asset_id.as_str();
-        let want = thumbnail_para(&obj.spec.thumbnail);
-        let task_id = self.client.create_task(asset_id, &want).await?;
+        let Some(thumbnail) = &obj.spec.thumbnail else {
+            return Err(ApiError::Config(
+                "a followed task (spec.taskId) is never started by the operator".into(),
+            ));
+        };
+        let task_id = self
+            .client
+            .create_task(asset_id, &thumbnail_para(thumbnail))
+            .await?;
         Ok(Seen {
             asset: AssetDetail {
                 asset_id: asset_id.into(),
@@ -379,10 +398,14 @@ impl External<VodAssetSnapshot> for VodExternal {
         obj: &VodAssetSnapshot,
         status: &VodAssetSnapshotStatus,
     ) -> Result<(), ApiError> {
+        // A followed task is someone else's: never deleted by this object.
+        let Some(thumbnail) = &obj.spec.thumbnail else {
+            return Ok(());
+        };
         let task_id = match status.at_provider.as_ref().and_then(|a| a.task_id.clone()) {
             Some(t) => t,
             None => {
-                let want = thumbnail_para(&obj.spec.thumbnail);
+                let want = thumbnail_para(thumbnail);
                 let tasks = self.client.list_tasks(&obj.spec.asset_id).await?;
                 match tasks.into_iter().rev().find(|t| {
                     t.thumbnail_para

@@ -8,7 +8,9 @@ pub mod resource;
 use crate::clouds::Service;
 use crate::clouds::huawei::ApiError;
 use crate::clouds::huawei::vod::codes;
-use crate::core::managed::{KindStatus, Managed, ManagedStatus, Policies};
+use crate::core::managed::{
+    AdoptionPolicy, DeletionPolicy, KindStatus, Managed, ManagedStatus, Policies,
+};
 use resource::{VodAssetSnapshot, VodAssetSnapshotStatus, VodAtProvider};
 
 /// Condition reasons of this kind.
@@ -22,6 +24,8 @@ pub mod reason {
     pub const SNAPSHOTTING: &str = "Snapshotting";
     /// spec.cover names no snapshot the task made.
     pub const COVER_NOT_FOUND: &str = "CoverNotFound";
+    /// spec.taskId names no task of the asset.
+    pub const TASK_NOT_FOUND: &str = "TaskNotFound";
     /// The snapshot task failed (`THUMBNAIL_FAILED`): terminal, with VOD's `exec_desc`.
     pub const SNAPSHOT_FAILED: &str = "SnapshotFailed";
 }
@@ -35,11 +39,20 @@ impl Managed for VodAssetSnapshot {
         self.status.as_ref()
     }
 
+    /// A followed task (spec.taskId) is the one the user named: used without adoption, and
+    /// never deleted with the object.
     fn policies(&self) -> Policies {
-        Policies {
-            deletion: self.spec.deletion_policy,
-            management: self.spec.management_policy,
-            adoption: self.spec.adoption_policy,
+        match self.spec.task_id {
+            Some(_) => Policies {
+                deletion: DeletionPolicy::Orphan,
+                management: self.spec.management_policy,
+                adoption: AdoptionPolicy::Always,
+            },
+            None => Policies {
+                deletion: self.spec.deletion_policy,
+                management: self.spec.management_policy,
+                adoption: self.spec.adoption_policy,
+            },
         }
     }
 

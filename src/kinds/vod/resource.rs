@@ -61,6 +61,7 @@ use crate::core::managed::{
     selectable = ".spec.assetId"
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.thumbnail) != has(self.taskId)").message("give either thumbnail, to start a snapshot task, or taskId, to use a task started elsewhere"))]
 pub struct VodAssetSnapshotSpec {
     /// ID of the media asset (from the VOD console or the upload API). Identifies what this
     /// object manages, so it cannot change once set; one object per asset, since an asset has
@@ -70,10 +71,20 @@ pub struct VodAssetSnapshotSpec {
     #[x_kube(validation = Rule::new("self == self.lowerAscii()").message("assetId must be written in lower case, as VOD returns asset ids: one spelling keeps two objects from claiming one asset"))]
     pub asset_id: String,
 
-    /// How snapshots are taken. A snapshot task cannot change once started, so neither can
-    /// this: create a new object for other settings.
+    /// How snapshots are taken: the operator starts a task with these settings. A snapshot
+    /// task cannot change once started, so neither can this: create a new object for other
+    /// settings. Give this or taskId.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self == oldSelf").message("thumbnail is immutable: a snapshot task cannot change once started; create a new object for other settings"))]
-    pub thumbnail: ThumbnailSpec,
+    pub thumbnail: Option<ThumbnailSpec>,
+
+    /// Use this existing snapshot task of the asset (started at upload, from the console or by
+    /// other tooling) instead of starting one: its results are read into status and spec.cover
+    /// picks among them; the task is never started, changed or deleted by this object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("taskId is immutable: create a new object for another task"))]
+    pub task_id: Option<String>,
 
     /// Which snapshot becomes the asset's cover. The cover is left as it is when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
