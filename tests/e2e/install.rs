@@ -98,8 +98,8 @@ pub async fn chart_lint_template_and_schema(shared: Arc<Shared>) {
     }
     assert_eq!(
         k.iter().filter(|x| *x == "Role").count(),
-        3,
-        "a Role per watched namespace plus the leader-election Role"
+        4,
+        "a Role per watched namespace, the leader-election Role and the ownership key's Role"
     );
     // The only ClusterRoles are the aggregated ones for people (edit, view); the operator's
     // own rights are Roles in the watched namespaces.

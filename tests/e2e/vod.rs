@@ -330,7 +330,8 @@ pub async fn bad_thumbnail_settings_are_refused(shared: Arc<Shared>) {
         .await
         .expect_err("refused");
     assert!(
-        err.to_string().contains("exactly one of offset and index"),
+        err.to_string()
+            .contains("exactly one of offset, index and url"),
         "{err}"
     );
     // Settings cannot change once the task may have started.
@@ -611,9 +612,13 @@ pub async fn task_followed_by_id_gives_the_cover(shared: Arc<Shared>) {
         .store
         .start_task(PROJECT, ASSET, params)
         .expect("their task");
+    // The cover by URL, as UpdateCoverByThumbnail takes it: their task's second snapshot.
+    let second = s.vod.store.asset(PROJECT, ASSET).expect("asset").tasks[0].results[1]
+        .url
+        .clone();
     s.create_vod(
         "follow",
-        serde_json::json!({"assetId": ASSET, "taskId": theirs, "cover": {"index": 2}}),
+        serde_json::json!({"assetId": ASSET, "taskId": theirs, "cover": {"url": second}}),
     )
     .await;
     let o: VodAssetSnapshot = s
@@ -623,13 +628,47 @@ pub async fn task_followed_by_id_gives_the_cover(shared: Arc<Shared>) {
     assert_eq!(at.task_id.as_deref(), Some(theirs.as_str()));
     assert_eq!(at.snapshot_count, 3, "0, 20 and 40 s");
     let asset = s.vod.store.asset(PROJECT, ASSET).expect("asset");
-    let second = asset.tasks[0].results[1].url.clone();
     assert_eq!(asset.cover_source.as_deref(), Some(second.as_str()));
+    assert_eq!(at.cover_offset, Some(20));
     assert_eq!(s.vod_calls("create_task"), 0, "nothing started");
+    // A URL of another asset's snapshot is refused before any cover update: neither asset's
+    // cover moves.
+    let covers = s.vod_calls("set_cover");
+    let other_cover = s.vod.store.asset(PROJECT, OTHER).expect("other").cover_url;
+    s.create_vod(
+        "wrong",
+        serde_json::json!({"assetId": OTHER, "thumbnail": {"type": "time", "time": 30}, "cover": {"url": second}}),
+    )
+    .await;
+    let o: VodAssetSnapshot = s
+        .wait_kind("wrong", "Ready", "False", Some("CoverNotFound"))
+        .await;
+    assert!(
+        crate::harness::condition(&o, "Ready")
+            .message
+            .contains("is not a snapshot of task"),
+        "{}",
+        crate::harness::condition(&o, "Ready").message
+    );
+    assert_eq!(s.vod_calls("set_cover"), covers, "no cover update");
+    let other = s.vod.store.asset(PROJECT, OTHER).expect("other");
+    assert_eq!(other.cover_url, other_cover);
+    assert_eq!(
+        s.vod
+            .store
+            .asset(PROJECT, ASSET)
+            .expect("asset")
+            .cover_source,
+        Some(second.clone())
+    );
     // A task id the asset does not have.
+    const THIRD: &str = "00112233445566778899aabbccddeeff";
+    s.vod
+        .store
+        .put_asset(PROJECT, THIRD, AssetState::Published, 60);
     s.create_vod(
         "nowhere",
-        serde_json::json!({"assetId": OTHER, "taskId": theirs}),
+        serde_json::json!({"assetId": THIRD, "taskId": theirs}),
     )
     .await;
     s.wait_kind::<VodAssetSnapshot>("nowhere", "Ready", "False", Some("TaskNotFound"))

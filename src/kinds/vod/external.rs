@@ -133,6 +133,9 @@ pub fn same_settings(want: &ThumbnailPara, have: &ThumbnailPara) -> bool {
 pub fn pick_cover(cover: &super::resource::CoverSpec, snapshots: &[Snapshot]) -> Option<Snapshot> {
     let mut sorted: Vec<&Snapshot> = snapshots.iter().collect();
     sorted.sort_by_key(|s| s.offset);
+    if let Some(url) = &cover.url {
+        return snapshots.iter().find(|s| &s.url == url).cloned();
+    }
     match (cover.index, cover.offset) {
         (Some(i), _) => usize::try_from(i - 1)
             .ok()
@@ -278,11 +281,17 @@ impl External<VodAssetSnapshot> for VodExternal {
                 None => {
                     return Ok(Observation::Unavailable {
                         reason: reason::COVER_NOT_FOUND,
-                        message: format!(
-                            "spec.cover names no snapshot: task {} made {} snapshots",
-                            task.task_id,
-                            snapshots.len()
-                        ),
+                        message: match &c.url {
+                            Some(url) => format!(
+                                "spec.cover.url {url} is not a snapshot of task {} of asset {asset_id}; no cover is set",
+                                task.task_id
+                            ),
+                            None => format!(
+                                "spec.cover names no snapshot: task {} made {} snapshots",
+                                task.task_id,
+                                snapshots.len()
+                            ),
+                        },
                     });
                 }
             },
@@ -505,7 +514,11 @@ mod tests {
     #[test]
     fn the_cover_is_picked_by_position_or_nearest_offset() {
         let shots = [shot(24), shot(0), shot(12), shot(36)];
-        let by = |index, offset| CoverSpec { index, offset };
+        let by = |index, offset| CoverSpec {
+            index,
+            offset,
+            url: None,
+        };
         assert_eq!(pick_cover(&by(Some(1), None), &shots), Some(shot(0)));
         assert_eq!(pick_cover(&by(Some(3), None), &shots), Some(shot(24)));
         assert_eq!(pick_cover(&by(Some(5), None), &shots), None);

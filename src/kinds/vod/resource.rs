@@ -196,7 +196,7 @@ impl AspectRatio {
 /// The snapshot that becomes the cover: by its offset in seconds, or by its position.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("has(self.offset) != has(self.index)").message("cover takes exactly one of offset and index"))]
+#[x_kube(validation = Rule::new("(has(self.offset) ? 1 : 0) + (has(self.index) ? 1 : 0) + (has(self.url) ? 1 : 0) == 1").message("cover takes exactly one of offset, index and url"))]
 pub struct CoverSpec {
     /// Seconds into the video: the snapshot nearest to it (the earlier one on a tie).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -204,8 +204,15 @@ pub struct CoverSpec {
     pub offset: Option<i64>,
     /// Position among the task's snapshots in time order, from 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 20480))]
+    #[schemars(range(min = 1, max = 20580))]
     pub index: Option<i64>,
+    /// The snapshot's URL, as UpdateCoverByThumbnail takes it (thumbnailUrl): it must be one
+    /// of the task's snapshots (checked before the cover is set, so a URL of another asset's
+    /// snapshot never changes that asset's cover).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    #[x_kube(validation = Rule::new("self.startsWith('https://') || self.startsWith('http://')").message("cover.url must be an http(s) URL of a snapshot"))]
+    pub url: Option<String>,
 }
 
 /// What the operator last saw and did.
