@@ -155,6 +155,7 @@ async fn apply<K: Managed>(
     let (mut current, mut unproven) = trusted_status(ctx, obj);
     if obj.is_paused() {
         // Paused objects make no upstream call; they keep their finalizer and their claim.
+        keep_unproven(&mut current, unproven.as_ref());
         write_status(ctx, obj, &mut current, &Report::paused()).await?;
         return Ok(ctx.resync.hold(obj, Action::await_change()));
     }
@@ -235,6 +236,11 @@ async fn apply<K: Managed>(
         }
     };
     report.handled_request = reconcile_request(obj).map(str::to_string);
+    // An unproven record nothing decided on (a failure before the observation, a conflict)
+    // stays for a later reconcile to judge: server-side apply would drop it if omitted.
+    if report.ownership.is_none() {
+        keep_unproven(&mut current, unproven.as_ref());
+    }
     report.rewrite = obj
         .status()
         .is_some_and(|s| s.managed().ownership.is_some())
@@ -657,6 +663,15 @@ async fn fresh_ownership<K: Managed>(
         let record = f.status().and_then(|s| s.managed().ownership.clone());
         ctx.key.proven(&f, record.as_ref())
     }))
+}
+
+/// Puts an unproven record back where no record stands, so a status write keeps it as it was.
+fn keep_unproven<S: KindStatus>(current: &mut S, unproven: Option<&Ownership>) {
+    if current.managed().ownership.is_none()
+        && let Some(u) = unproven
+    {
+        current.managed_mut().ownership = Some(u.clone());
+    }
 }
 
 /// The object's status with only a proven ownership record in it, and an unproven record
