@@ -610,9 +610,16 @@ pub async fn callback_key_never_leaks(shared: Arc<Shared>) {
         (s.upstream(D, "cam")?.auth_key.as_deref() == Some(KEY)).then_some(())
     })
     .await;
+    // The Event follows the upstream write: wait for it rather than race it.
+    let events = eventually("the drift Event", || async {
+        let events = serde_json::to_string(&s.events("cam").await).ok()?;
+        events
+            .contains("callback.authKeySecretRef")
+            .then_some(events)
+    })
+    .await;
     let o = s.get("cam").await;
     let status = serde_json::to_string(&o.status).unwrap();
-    let events = serde_json::to_string(&s.events("cam").await).unwrap();
     let logs = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
     for (what, text) in [("status", &status), ("events", &events), ("logs", &logs)] {
         assert!(!text.contains(KEY), "the callback key appears in {what}");
