@@ -357,36 +357,86 @@ pub async fn apiserver_restart(shared: Arc<Shared>) -> Row {
     row
 }
 
+/// Two replicas with leader election in the scenario's namespace: `a` (with `tweak` applied to
+/// its launch) leads before `b` starts; b uses its own access key, so the simulator can tell
+/// their calls apart.
+fn leader_pair(s: &Scenario, name: &str, tweak: impl FnOnce(&mut Launch)) -> (Launch, Launch) {
+    s.sim
+        .set_keys(vec![KeyPair::new(AK, SK), KeyPair::new(AK2, SK)]);
+    let mut a = Launch {
+        identity: format!("{name}-a"),
+        leader_namespace: Some(s.ns.clone()),
+        ..Launch::new()
+    };
+    tweak(&mut a);
+    let b = Launch {
+        identity: format!("{name}-b"),
+        access_key: AK2.into(),
+        leader_namespace: Some(s.ns.clone()),
+        ..Launch::new()
+    };
+    (a, b)
+}
+
+/// Starts `a` and waits until it leads, then starts the standby `b`.
+async fn start_pair(s: &Scenario, a: &Launch, b: &Launch) -> (OperatorProc, OperatorProc) {
+    let leader = OperatorProc::start(s, a);
+    eventually("a to lead", || async {
+        (s.lease_holder(&s.ns).await.as_deref() == Some(a.identity.as_str())).then_some(())
+    })
+    .await;
+    (leader, OperatorProc::start(s, b))
+}
+
+/// Stalls the leader (SIGSTOP), waits for the standby to take the Lease, wakes the old leader
+/// and checks that none of its writes reached upstream after the takeover.
+async fn hand_over(
+    s: &Scenario,
+    mut a: OperatorProc,
+    b: OperatorProc,
+    b_identity: &str,
+    name: &str,
+    faults: String,
+) -> Row {
+    let mut g = Ground::new();
+    g.operator_keys.push(AK2.into());
+    a.signal(libc::SIGSTOP);
+    eventually("b to take over", || async {
+        (s.lease_holder(&s.ns).await.as_deref() == Some(b_identity)).then_some(())
+    })
+    .await;
+    let b_started = s.sim.arrivals().len();
+    a.signal(libc::SIGCONT);
+    let stopped = Instant::now();
+    let row = finish(s, &g, &b, name, faults, &[], stopped).await;
+    let late: Vec<_> = s.sim.arrivals()[b_started..]
+        .iter()
+        .filter(|r| r.access_key == AK && r.operation != "list")
+        .cloned()
+        .collect();
+    assert!(
+        late.is_empty(),
+        "the old leader sent writes after the new one started: {late:?}"
+    );
+    eventually("the old leader to exit", || {
+        let exited = a.exited();
+        async move { exited.map(|_| ()) }
+    })
+    .await;
+    b.kill().await;
+    row
+}
+
+/// The standby's access key.
+const AK2: &str = "E2EACCESSKEY0002";
+
 /// The leader stalls (SIGSTOP) with reconciles in flight, a standby takes the Lease, and the old
 /// leader wakes up: it must not write upstream after the new leader started.
 pub async fn leader_loses_lease_mid_write(shared: Arc<Shared>) -> Row {
-    const AK2: &str = "E2EACCESSKEY0002";
     let s = Scenario::new(shared, "lease-loss").await;
-    s.sim
-        .set_keys(vec![KeyPair::new(AK, SK), KeyPair::new(AK2, SK)]);
-    let mut g = Ground::new();
-    g.operator_keys.push(AK2.into());
-    let lease_ns = s.ns.clone();
     // a's calls outlast its stall, so it wakes up holding answers and goes on to write.
-    let launch_a = Launch {
-        identity: "leader-a".into(),
-        leader_namespace: Some(lease_ns.clone()),
-        upstream_timeout_secs: 30,
-        ..Launch::new()
-    };
-    let launch_b = Launch {
-        identity: "leader-b".into(),
-        access_key: AK2.into(),
-        leader_namespace: Some(lease_ns.clone()),
-        ..Launch::new()
-    };
-    let mut a = OperatorProc::start(&s, &launch_a);
-    let holder = || s.lease_holder(&lease_ns);
-    eventually("a to lead", || async {
-        (holder().await.as_deref() == Some("leader-a")).then_some(())
-    })
-    .await;
-    let b = OperatorProc::start(&s, &launch_b);
+    let (launch_a, launch_b) = leader_pair(&s, "leader", |a| a.upstream_timeout_secs = 30);
+    let (a, b) = start_pair(&s, &launch_a, &launch_b).await;
     // Slow answers keep a's reconciles in flight when it stalls.
     s.sim.faults.set(FaultSettings {
         latency_ms: 1500,
@@ -408,40 +458,9 @@ pub async fn leader_loses_lease_mid_write(shared: Arc<Shared>) -> Row {
         (reads >= 1).then_some(())
     })
     .await;
-    a.signal(libc::SIGSTOP);
-    eventually("b to take over", || async {
-        (holder().await.as_deref() == Some("leader-b")).then_some(())
-    })
-    .await;
-    let b_started = s.sim.arrivals().len();
-    a.signal(libc::SIGCONT);
-    let stopped = Instant::now();
-    let row = finish(
-        &s,
-        &g,
-        &b,
-        "lease-loss",
-        "leader SIGSTOPped with writes in flight; standby takes over; old leader resumed".into(),
-        &[],
-        stopped,
-    )
-    .await;
-    let late: Vec<_> = s.sim.arrivals()[b_started..]
-        .iter()
-        .filter(|r| r.access_key == AK && r.operation != "list")
-        .cloned()
-        .collect();
-    assert!(
-        late.is_empty(),
-        "the old leader sent writes after the new one started: {late:?}"
-    );
-    eventually("the old leader to exit", || {
-        let exited = a.exited();
-        async move { exited.map(|_| ()) }
-    })
-    .await;
-    b.kill().await;
-    row
+    let faults =
+        "leader SIGSTOPped with writes in flight; standby takes over; old leader resumed".into();
+    hand_over(&s, a, b, &launch_b.identity, "lease-loss", faults).await
 }
 
 /// The leader's creates queue in its rate limiter (1 call a second), past the reconcile's own
@@ -449,34 +468,13 @@ pub async fn leader_loses_lease_mid_write(shared: Arc<Shared>) -> Row {
 /// wakes up: the transport asks the fence again once the limiter grants a write, so none of the
 /// queued writes leaves after the takeover.
 pub async fn leader_loses_lease_with_writes_queued(shared: Arc<Shared>) -> Row {
-    const AK2: &str = "E2EACCESSKEY0002";
     let s = Scenario::new(shared, "lease-queued").await;
-    s.sim
-        .set_keys(vec![KeyPair::new(AK, SK), KeyPair::new(AK2, SK)]);
-    let mut g = Ground::new();
-    g.operator_keys.push(AK2.into());
-    let lease_ns = s.ns.clone();
-    let launch_a = Launch {
-        identity: "queued-a".into(),
-        leader_namespace: Some(lease_ns.clone()),
-        upstream_timeout_secs: 30,
-        upstream_qps: 1.0,
-        extra: vec!["--upstream-burst".into(), "1".into()],
-        ..Launch::new()
-    };
-    let launch_b = Launch {
-        identity: "queued-b".into(),
-        access_key: AK2.into(),
-        leader_namespace: Some(lease_ns.clone()),
-        ..Launch::new()
-    };
-    let mut a = OperatorProc::start(&s, &launch_a);
-    let holder = || s.lease_holder(&lease_ns);
-    eventually("a to lead", || async {
-        (holder().await.as_deref() == Some("queued-a")).then_some(())
-    })
-    .await;
-    let b = OperatorProc::start(&s, &launch_b);
+    let (launch_a, launch_b) = leader_pair(&s, "queued", |a| {
+        a.upstream_timeout_secs = 30;
+        a.upstream_qps = 1.0;
+        a.extra = vec!["--upstream-burst".into(), "1".into()];
+    });
+    let (a, b) = start_pair(&s, &launch_a, &launch_b).await;
     // Each object its own domain: one listing and one create each, all through a's single
     // call a second.
     for i in 0..8 {
@@ -502,40 +500,8 @@ pub async fn leader_loses_lease_with_writes_queued(shared: Arc<Shared>) -> Row {
         },
     )
     .await;
-    a.signal(libc::SIGSTOP);
-    eventually("b to take over", || async {
-        (holder().await.as_deref() == Some("queued-b")).then_some(())
-    })
-    .await;
-    let b_started = s.sim.arrivals().len();
-    a.signal(libc::SIGCONT);
-    let stopped = Instant::now();
-    let row = finish(
-        &s,
-        &g,
-        &b,
-        "lease-queued",
-        "leader SIGSTOPped with creates queued in its rate limiter; standby takes over; old leader resumed".into(),
-        &[],
-        stopped,
-    )
-    .await;
-    let late: Vec<_> = s.sim.arrivals()[b_started..]
-        .iter()
-        .filter(|r| r.access_key == AK && r.operation != "list")
-        .cloned()
-        .collect();
-    assert!(
-        late.is_empty(),
-        "the old leader sent queued writes after the new one started: {late:?}"
-    );
-    eventually("the old leader to exit", || {
-        let exited = a.exited();
-        async move { exited.map(|_| ()) }
-    })
-    .await;
-    b.kill().await;
-    row
+    let faults = "leader SIGSTOPped with creates queued in its rate limiter; standby takes over; old leader resumed".into();
+    hand_over(&s, a, b, &launch_b.identity, "lease-queued", faults).await
 }
 
 /// A referenced Secret deleted, changed to a wrong key, and restored while objects use it.
