@@ -57,7 +57,7 @@ pub enum Command {
     Plan(PlanArgs),
     /// Write manifests for the templates that exist upstream, ready to commit: adoption set,
     /// deletionPolicy Orphan, callback keys replaced by a Secret reference to fill in.
-    Import(ImportArgs),
+    Import(Box<ImportArgs>),
     /// Print a completion script for a shell, e.g.
     /// `live-snapshot-operator completions bash > /etc/bash_completion.d/live-snapshot-operator`.
     Completions {
@@ -169,9 +169,29 @@ pub struct PlanArgs {
 
 #[derive(Args, Debug)]
 pub struct ImportArgs {
-    /// Ingest domain whose templates are imported.
-    #[arg(long, required = true)]
+    /// Ingest domain whose templates are imported (LiveSnapshotTemplate).
+    #[arg(long, required_unless_present_any = ["asset", "pipeline"])]
     pub domain: Vec<String>,
+    /// VOD asset whose snapshot tasks are imported (VodAssetSnapshot objects that follow each
+    /// task by its id, managementPolicy Observe: they read and never write).
+    #[arg(long)]
+    pub asset: Vec<String>,
+    /// VOD endpoint for --asset (default: https://vod.{--region}.myhuaweicloud.com).
+    #[arg(long, env = "VOD_ENDPOINT")]
+    pub vod_endpoint: Option<String>,
+    /// MPS pipeline whose jobs are imported (MpsSnapshotJob objects that follow each job by
+    /// its id: read-only). The --access-key and --secret-key are then the Alibaba Cloud ones.
+    #[arg(long, requires = "mps_region")]
+    pub pipeline: Vec<String>,
+    /// Alibaba Cloud region of the pipelines, e.g. cn-shanghai.
+    #[arg(long)]
+    pub mps_region: Option<String>,
+    /// MPS endpoint (default: the region's, as the official SDK maps it).
+    #[arg(long, env = "MPS_ENDPOINT")]
+    pub mps_endpoint: Option<String>,
+    /// How far back jobs are imported, in hours.
+    #[arg(long, default_value_t = 168)]
+    pub since_hours: u64,
     /// Only this application.
     #[arg(long)]
     pub app: Option<String>,

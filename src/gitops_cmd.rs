@@ -151,6 +151,51 @@ pub async fn plan(args: &PlanArgs) -> Result<u8, CommandError> {
     Ok(code)
 }
 
+/// Objects that follow what VOD assets and MPS pipelines already hold: each snapshot task of
+/// the assets, each job of the pipelines within `--since-hours`, by its id.
+async fn import_followers(
+    args: &ImportArgs,
+    opts: &import::Options<'_>,
+) -> Result<Vec<(String, serde_json::Value)>, CommandError> {
+    let mut out = Vec::new();
+    if !args.asset.is_empty() {
+        let vod = cloud::vod(&args.cloud, args.vod_endpoint.as_deref())?;
+        for asset in &args.asset {
+            let tasks = vod.list_tasks(asset).await?;
+            eprintln!("asset {asset}: {} snapshot tasks", tasks.len());
+            out.extend(
+                tasks
+                    .iter()
+                    .map(|t| import::vod_manifest(asset, &t.task_id, opts)),
+            );
+        }
+    }
+    if let Some(region) = args
+        .mps_region
+        .as_deref()
+        .filter(|_| !args.pipeline.is_empty())
+    {
+        let mps = cloud::mps(&args.cloud, region, args.mps_endpoint.as_deref())?;
+        let now = jiff::Timestamp::now();
+        let since = jiff::SignedDuration::from_hours(args.since_hours.min(100_000) as i64);
+        for pipeline in &args.pipeline {
+            let filter = live_snapshot_operator::clouds::alibaba::mps::JobFilter {
+                pipeline_id: Some(pipeline.clone()),
+                created_from: Some(now - since),
+                created_to: Some(now + live_snapshot_operator::kinds::mps::lookup::CLOCK_SKEW),
+                ..Default::default()
+            };
+            let jobs = mps.list(&filter).await?;
+            eprintln!("pipeline {pipeline}: {} jobs", jobs.len());
+            out.extend(
+                jobs.iter()
+                    .map(|j| import::mps_manifest(region, &j.id, opts)),
+            );
+        }
+    }
+    Ok(out)
+}
+
 pub async fn import(args: &ImportArgs) -> Result<u8, CommandError> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let (client, _) = cloud::connect(&args.cloud)?;
@@ -174,18 +219,19 @@ pub async fn import(args: &ImportArgs) -> Result<u8, CommandError> {
         adoption_policy: &args.adoption_policy,
         credentials_secret: args.credentials_secret.as_deref(),
     };
-    let objects = import::manifests(&templates, &opts);
+    let mut objects = import::manifests(&templates, &opts);
+    objects.extend(import_followers(args, &opts).await?);
     let header = format!(
         "# Imported by `live-snapshot-operator import` from project {}. Applying it adopts the\n# template without changing it upstream (adoptionPolicy {}, deletionPolicy {}).\n",
         args.cloud.project_id, args.adoption_policy, args.deletion_policy
     );
     let mut stream = String::new();
     let mut invalid = 0;
-    // The Live kind's schema, generated once for every manifest written.
+    // Each kind's schema, generated once for every manifest written.
     let kinds = validate::served_kinds();
-    let live = kinds.iter().find(|k| k.kind == "LiveSnapshotTemplate");
     for (name, obj) in &objects {
-        let problems = live.map(|k| validate::check(k, obj)).unwrap_or_default();
+        let kind = kinds.iter().find(|k| obj["kind"] == k.kind.as_str());
+        let problems = kind.map(|k| validate::check(k, obj)).unwrap_or_default();
         for (field, message) in problems {
             invalid += 1;
             eprintln!(

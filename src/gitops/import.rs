@@ -40,6 +40,58 @@ pub fn object_name(domain: &str, app: &str) -> String {
     }
 }
 
+/// A Kubernetes name from a prefix and an upstream id: lowercased, other characters as `-`.
+fn id_name(prefix: &str, id: &str) -> String {
+    let id: String = id
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(200)
+        .collect();
+    format!("{prefix}-{}", id.trim_matches('-'))
+}
+
+/// An object that follows one VOD snapshot task by its id, observing only: applying it reads
+/// the task's results into status and writes nothing upstream.
+pub fn vod_manifest(asset_id: &str, task_id: &str, opts: &Options<'_>) -> (String, Value) {
+    let name = id_name(
+        "vod",
+        &format!("{}-{task_id}", &asset_id[..asset_id.len().min(12)]),
+    );
+    let mut spec = json!({
+        "assetId": asset_id.to_ascii_lowercase(),
+        "taskId": task_id,
+        "managementPolicy": "Observe",
+    });
+    if let Some(secret) = opts.credentials_secret {
+        spec["credentialsSecretRef"] = json!({"name": secret});
+    }
+    (name.clone(), object("VodAssetSnapshot", &name, opts, spec))
+}
+
+/// The credentials Secret an imported MPS job names when none was given: the user creates it.
+pub const MPS_SECRET_PLACEHOLDER: &str = "replace-me-aliyun-credentials";
+
+/// An object that follows one MPS job by its id: read-only by nature (nothing is submitted or
+/// deleted).
+pub fn mps_manifest(region: &str, job_id: &str, opts: &Options<'_>) -> (String, Value) {
+    let name = id_name("msj", job_id);
+    let spec = json!({
+        "region": region,
+        "jobId": job_id,
+        "credentialsSecretRef": {"name": opts.credentials_secret.unwrap_or(MPS_SECRET_PLACEHOLDER)},
+    });
+    (name.clone(), object("MpsSnapshotJob", &name, opts, spec))
+}
+
+fn object(kind: &str, name: &str, opts: &Options<'_>, spec: Value) -> Value {
+    let mut meta = json!({"name": name});
+    if let Some(ns) = opts.namespace {
+        meta["namespace"] = json!(ns);
+    }
+    json!({"apiVersion": "live.snapshot.dev/v1alpha1", "kind": kind, "metadata": meta, "spec": spec})
+}
+
 /// The manifest of one upstream template.
 pub fn manifest(t: &LiveSnapshotConfig, name: &str, opts: &Options<'_>) -> Value {
     let mut s = serde_json::Map::new();

@@ -997,3 +997,132 @@ fn bound_cases(spec_schema: &Value, base: &Value) -> Vec<(String, Value)> {
     walk(spec_schema, &["spec".to_string()], base, &mut out);
     out
 }
+
+/// `import` for the other two kinds: each snapshot task of a VOD asset and each job of an MPS
+/// pipeline becomes an object that follows it by id, with no key in it. Applied, every object
+/// reads its task or job into status and nothing is written upstream.
+pub async fn import_follows_vod_tasks_and_mps_jobs(shared: Arc<Shared>) {
+    use live_snapshot_operator::kinds::mps::resource::MpsSnapshotJob;
+    use live_snapshot_operator::kinds::vod::resource::VodAssetSnapshot;
+    use lso_sim::vod::store::{AssetState, ThumbnailParams};
+    let mut s = Scenario::new(shared, "gitops-import-follow").await;
+    const ASSET: &str = "6e7605d4cb0b4fc9b2f5bf00c2cb511f";
+    s.vod.store.set_task_delay(std::time::Duration::ZERO);
+    s.vod
+        .store
+        .put_asset(crate::harness::PROJECT, ASSET, AssetState::Published, 60);
+    for time in [10, 20] {
+        let params: ThumbnailParams =
+            serde_json::from_value(serde_json::json!({"type": "time", "time": time, "format": 1}))
+                .expect("params");
+        s.vod
+            .store
+            .start_task(crate::harness::PROJECT, ASSET, params)
+            .expect("a task");
+    }
+    s.mps.store.set_job_time(std::time::Duration::ZERO);
+    s.mps.store.put_object("media", "in.mp4", 60);
+    for n in 0..3 {
+        s.mps.store.submit(
+            serde_json::json!({"Bucket": "media", "Location": "oss-cn-shanghai", "Object": "in.mp4"}),
+            serde_json::json!({"OutputFile": {"Bucket": "media", "Location": "oss-cn-shanghai", "Object": format!("o{n}.jpg")}, "Time": "0"}),
+            "pipe-1",
+            &format!("their-run-{n}"),
+        );
+    }
+    s.create_secret(
+        "aliyun",
+        &[
+            ("accessKey", crate::harness::AK),
+            ("secretKey", crate::harness::SK),
+        ],
+    )
+    .await;
+    let (code, imported, err) = toolkit(
+        &s,
+        &[
+            "import",
+            "--asset",
+            ASSET,
+            "--vod-endpoint",
+            &s.vod_endpoint,
+            "--pipeline",
+            "pipe-1",
+            "--mps-region",
+            "cn-shanghai",
+            "--mps-endpoint",
+            &s.mps_endpoint,
+            "--credentials-secret",
+            "aliyun",
+            "--namespace",
+            &s.ns,
+        ],
+        None,
+    );
+    assert_eq!(code, Some(0), "import: {err}");
+    assert_eq!(
+        imported.matches("kind: VodAssetSnapshot").count(),
+        2,
+        "{imported}"
+    );
+    assert_eq!(
+        imported.matches("kind: MpsSnapshotJob").count(),
+        3,
+        "{imported}"
+    );
+    assert!(imported.contains("managementPolicy: Observe"), "{imported}");
+    assert!(
+        !imported.contains(crate::harness::SK),
+        "no key in the manifests"
+    );
+    let (code, _, err) = toolkit(&s, &["validate", "-"], Some(&imported));
+    assert_eq!(code, Some(0), "imported manifests validate: {err}");
+    // The VOD objects name the scenario's credentials Secret: the MPS one, for both kinds here.
+    let imported = imported.replace(
+        "credentialsSecretRef:\n    name: aliyun\n  managementPolicy",
+        "managementPolicy",
+    );
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &imported).unwrap();
+    let (ok, out) = s.kubectl(&[
+        "apply",
+        "--server-side",
+        "-f",
+        &file.path().display().to_string(),
+    ]);
+    assert!(ok, "{out}");
+    s.start_operator();
+    crate::harness::eventually("every imported object Ready", || async {
+        let vod: kube::Api<VodAssetSnapshot> = kube::Api::namespaced(s.client.clone(), &s.ns);
+        let mps: kube::Api<MpsSnapshotJob> = kube::Api::namespaced(s.client.clone(), &s.ns);
+        let ready = |c: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]| {
+            c.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+        };
+        let v = vod.list(&Default::default()).await.ok()?;
+        let m = mps.list(&Default::default()).await.ok()?;
+        let v_ready = v
+            .items
+            .iter()
+            .filter(|o| {
+                o.status
+                    .as_ref()
+                    .is_some_and(|st| ready(&st.managed.conditions))
+            })
+            .count();
+        let m_ready = m
+            .items
+            .iter()
+            .filter(|o| {
+                o.status
+                    .as_ref()
+                    .is_some_and(|st| ready(&st.managed.conditions))
+            })
+            .count();
+        (v_ready == 2 && m_ready == 3).then_some(())
+    })
+    .await;
+    for op in ["create_task", "set_cover", "delete_thumbnails"] {
+        assert_eq!(s.vod_calls(op), 0, "{op}");
+    }
+    assert_eq!(s.mps_calls("submit_snapshot_job"), 0);
+}

@@ -72,6 +72,7 @@ fn main() -> std::process::ExitCode {
         gitops::validate_agrees_with_the_api_server,
         gitops::kubeconform_reads_the_generated_schemas,
         gitops::import_plan_and_adopt_round_trip,
+        gitops::import_follows_vod_tasks_and_mps_jobs,
         gitops::plan_lists_every_kind_and_what_the_repository_removed,
         reconcile::create_then_in_sync_without_writes,
         reconcile::update_on_spec_change_keeps_transition_time,
