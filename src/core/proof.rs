@@ -133,9 +133,9 @@ impl OwnershipKey {
             .map_err(|_| KeyError::Malformed(format!("{namespace}/{name}")))
     }
 
-    fn mac<K: Managed>(&self, obj: &K, own: &Ownership) -> Hmac<Sha256> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
-            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+    /// HMAC takes a key of any length, so this is always `Some`; a `None` would prove nothing.
+    fn mac<K: Managed>(&self, obj: &K, own: &Ownership) -> Option<Hmac<Sha256>> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).ok()?;
         // Length-prefixed fields: no two different records give one message.
         let fields = [
             K::KIND.to_string(),
@@ -154,14 +154,16 @@ impl OwnershipKey {
             mac.update(&(f.len() as u64).to_be_bytes());
             mac.update(f.as_bytes());
         }
-        mac
+        Some(mac)
     }
 
     /// `own` with its proof for `obj`.
     pub fn sign<K: Managed>(&self, obj: &K, own: &Ownership) -> Ownership {
-        let proof = hex::encode(self.mac(obj, own).finalize().into_bytes());
+        let proof = self
+            .mac(obj, own)
+            .map(|m| hex::encode(m.finalize().into_bytes()));
         Ownership {
-            proof: Some(proof),
+            proof,
             ..own.clone()
         }
     }
@@ -173,7 +175,11 @@ impl OwnershipKey {
         };
         match own.proof.as_deref().map(hex::decode) {
             None => Trust::Unproven(own.clone()),
-            Some(Ok(tag)) if self.mac(obj, own).verify_slice(&tag).is_ok() => {
+            Some(Ok(tag))
+                if self
+                    .mac(obj, own)
+                    .is_some_and(|m| m.verify_slice(&tag).is_ok()) =>
+            {
                 Trust::Proven(own.clone())
             }
             Some(_) => Trust::None,

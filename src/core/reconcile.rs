@@ -416,9 +416,11 @@ async fn sync<K: Managed>(
         own = fresh_ownership(ctx, obj).await?;
     }
     let drift = external.diff(obj, &seen);
-    let own = match own {
+    // An unproven record is honoured only where upstream already equals spec (see below).
+    let reownable = unproven.filter(|_| drift.is_empty()).cloned();
+    let own = match (own, reownable) {
         _ if observing => None,
-        Some(o) if o.state == OwnershipState::Creating => {
+        (Some(o), _) if o.state == OwnershipState::Creating => {
             let note = format!("created {what} (confirmed after an unanswered create)");
             event(ctx, obj, false, "Created", "Create", note).await;
             Some(Ownership {
@@ -426,10 +428,10 @@ async fn sync<K: Managed>(
                 ..o
             })
         }
-        Some(o) => Some(o),
+        (Some(o), _) => Some(o),
         // Created under this object's manifest-derived tag (a rebuilt cluster re-applying the
         // same manifest): its own, not someone else's to adopt.
-        None if obj.intent_key().is_some() && external.tag(&seen) == obj.intent_key() => {
+        (None, _) if obj.intent_key().is_some() && external.tag(&seen) == obj.intent_key() => {
             let found = Ownership {
                 state: OwnershipState::Created,
                 project_id: project.clone(),
@@ -451,10 +453,7 @@ async fn sync<K: Managed>(
         // honoured as IfMatching adoption would be: only where upstream already equals spec
         // (and, as every claim, only where nobody else holds it). It is recorded again with a
         // proof, under a new date, so it never outranks an older proven claim.
-        None if unproven.is_some() && drift.is_empty() => {
-            let record = unproven
-                .cloned()
-                .unwrap_or_else(|| unreachable!("checked above"));
+        (None, Some(record)) => {
             let renewed = Ownership {
                 state: match record.state {
                     OwnershipState::Creating => OwnershipState::Created,
@@ -475,7 +474,7 @@ async fn sync<K: Managed>(
             event(ctx, obj, false, "OwnershipProven", "Claim", note).await;
             Some(renewed)
         }
-        None => {
+        (None, None) => {
             let allowed = match policies.adoption {
                 AdoptionPolicy::Never => false,
                 AdoptionPolicy::IfMatching => drift.is_empty(),
