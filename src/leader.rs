@@ -81,11 +81,10 @@ impl Election {
 /// Checks, right before an upstream write, that this process still holds the Lease with time to
 /// spare, reading the Lease from the API server rather than trusting a local flag that a paused
 /// or partitioned process cannot update. A former leader that wakes up after a standby took over
-/// is refused here instead of writing beside the new leader. The reconcile asks it before it
-/// records a write, and the transport asks it again once the rate limiter granted the write,
-/// right before it leaves (two GETs per upstream write; reads are not fenced). A process that
-/// stalls between that last check and the send can still slip one write through, which only a
-/// fencing token at the cloud API could close.
+/// is refused here instead of writing beside the new leader. The transport asks it once the
+/// rate limiter granted a write, right before the write leaves (one GET per upstream write;
+/// reads are not fenced). A process that stalls between that check and the send can still slip
+/// one write through, which only a fencing token at the cloud API could close.
 pub struct LeaseFence {
     api: Api<Lease>,
     name: String,

@@ -41,9 +41,8 @@ pub use reconcile::{ReconcileError, reconcile};
 
 pub const MANAGER: &str = "live-snapshot-operator";
 
-/// Asked right before every upstream write whether this process may still write (leader
-/// election); an error refuses the write. The transport asks it again once the rate limiter
-/// granted the write, just before it leaves.
+/// Asked by the transport right before every upstream write leaves, once the rate limiter granted
+/// it, whether this process may still write (leader election); an error refuses the write.
 pub use crate::clouds::http::WriteFence as Fence;
 
 /// The fence of a run, if any (none without leader election).
@@ -209,14 +208,6 @@ impl<K: Managed> Context<K> {
         let record = obj.status().and_then(|s| s.managed().ownership.as_ref());
         if let Some(own) = self.key.proven(obj, record) {
             self.claims.learn(obj, &own);
-        }
-    }
-
-    /// Refuses an upstream write unless this process may still write.
-    pub async fn fenced(&self) -> Result<(), ReconcileError> {
-        match &self.settings.fencing.0 {
-            Some(f) => f.check().await.map_err(ReconcileError::Fenced),
-            None => Ok(()),
         }
     }
 

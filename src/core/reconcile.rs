@@ -57,8 +57,6 @@ pub enum ReconcileError {
     CreateRefused(ApiError),
     #[error("the reconcile did not finish within {0:?}")]
     TimedOut(Duration),
-    #[error("not writing upstream: {0}")]
-    Fenced(String),
     #[error("{0}")]
     Finalizer(#[source] Box<finalizer::Error<ReconcileError>>),
     #[error("the object has no namespace")]
@@ -367,7 +365,6 @@ async fn sync<K: Managed>(
                 }
                 Err(e) => return Err(e.into()),
             }
-            ctx.fenced().await?;
             match external.create(obj).await {
                 Ok(created) => {
                     event(
@@ -556,7 +553,6 @@ async fn sync<K: Managed>(
         r.drift = Some(drift);
         return Ok(r);
     }
-    ctx.fenced().await?;
     let after = external.update(obj, &seen).await?;
     let (ev_reason, note) = if !drifted {
         ("Updated", format!("updated {what}: {fields}"))
@@ -986,9 +982,6 @@ async fn cleanup<K: Managed>(obj: &K, ctx: &Context<K>) -> Result<Action, Reconc
     }
     let deleting = Report::deleting();
     write_status(ctx, obj, &mut current, &deleting).await?;
-    if let Err(e) = ctx.fenced().await {
-        return cleanup_failed(ctx, obj, &current, e).await;
-    }
     let deleted = match ctx
         .connector
         .connect(ctx, obj, &config, Purpose::Delete)

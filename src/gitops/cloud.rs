@@ -29,17 +29,7 @@ pub fn connect(args: &CloudArgs) -> Result<(Arc<LiveClient>, Arc<dyn SnapshotApi
         }
         (None, None) => return Err(ApiError::Config("give --endpoint or --region".into())),
     };
-    let client = LiveClient::new(ClientConfig {
-        endpoint,
-        project_id: args.project_id.clone(),
-        auth: Auth::AkSk(Credentials {
-            access_key: args.access_key.clone(),
-            secret_key: args.secret_key.clone(),
-            security_token: None,
-        }),
-        timeout: Duration::from_secs(args.upstream_timeout_seconds.max(1)),
-        allow_insecure_http: args.allow_insecure_http,
-    })?;
+    let client = LiveClient::new(config(args, endpoint, args.project_id.clone()))?;
     let client = if args.upstream_qps > 0.0 {
         client.with_limiter(Arc::new(RateLimiter::new(args.upstream_qps, 1)))
     } else {
