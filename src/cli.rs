@@ -329,6 +329,20 @@ pub struct RunArgs {
     /// their spec.
     #[arg(long, env = "LSO_OWNERSHIP_KEY_SECRET")]
     pub ownership_key_secret: Option<String>,
+    /// Watch the metadata of Secrets (never their data), so that a changed Secret re-reconciles
+    /// the objects naming it within seconds. Needs cluster-wide list and watch on Secrets (or in
+    /// every --namespace); without it a Secret is read at each reconcile, so a change is seen
+    /// within one resync period.
+    #[arg(long, env = "LSO_WATCH_SECRETS", default_value_t = false)]
+    pub watch_secrets: bool,
+    /// The ClusterRole a namespace binds to let the operator read its Secrets, as a refused
+    /// object's condition names it.
+    #[arg(long, env = "LSO_SECRETS_CLUSTER_ROLE", default_value = crate::core::SECRETS_CLUSTER_ROLE)]
+    pub secrets_cluster_role: String,
+    /// The operator's ServiceAccount as namespace:name, for the RoleBinding a refused object's
+    /// condition tells its namespace to create.
+    #[arg(long, env = "LSO_SERVICE_ACCOUNT")]
+    pub service_account: Option<String>,
     /// Elect a leader through a coordination.k8s.io Lease, so that of several replicas only one
     /// reconciles; the others stand by and take over within the lease duration.
     #[arg(long, env = "LSO_LEADER_ELECTION", default_value_t = false)]

@@ -10,7 +10,9 @@ use live_snapshot_operator::clouds::huawei::{Auth, Credentials};
 use live_snapshot_operator::core::credentials::{AuthFiles, CloudDefaults};
 use live_snapshot_operator::core::metrics::Metrics;
 use live_snapshot_operator::core::proof::KeySource;
-use live_snapshot_operator::core::{self as controller, Fencing, Settings, UpstreamSettings};
+use live_snapshot_operator::core::{
+    self as controller, Fencing, SecretAccess, Settings, UpstreamSettings,
+};
 use live_snapshot_operator::kinds::live::resource::LiveSnapshotTemplate;
 use live_snapshot_operator::kinds::mps::resource::MpsSnapshotJob;
 use live_snapshot_operator::kinds::vod::resource::VodAssetSnapshot;
@@ -242,6 +244,11 @@ async fn run_operator(args: RunArgs) -> Result<(), MainError> {
         shard: args.shard,
         kinds: args.kinds.clone(),
         ownership_key: ownership_key_source(&args)?,
+        secrets: SecretAccess {
+            watch: args.watch_secrets,
+            cluster_role: args.secrets_cluster_role.clone(),
+            service_account: args.service_account.clone(),
+        },
     };
     let client = kube::Client::try_default().await?;
     let metrics = Arc::new(Metrics::for_shard(args.shard));

@@ -144,6 +144,11 @@ pub enum CredentialsError {
         "region {region:?} is not a region id (lowercase words and numbers joined by hyphens, e.g. cn-shanghai)"
     )]
     Region { region: String },
+    /// The namespace has not granted the operator `get` on its Secrets (see `SecretAccess`).
+    #[error(
+        "the operator may not read Secret {name:?}: namespace {namespace:?} has not granted it read access to its Secrets"
+    )]
+    SecretForbidden { namespace: String, name: String },
     #[error("reading Secret {name:?}: {source}")]
     Kube { name: String, source: kube::Error },
 }
@@ -152,9 +157,12 @@ impl CredentialsError {
     /// Whether a change of the referenced Secret or of the configuration (rather than time)
     /// fixes it.
     pub fn waits_for_secret(&self) -> bool {
+        // A grant (a RoleBinding) is not watched, so a refused read is retried with backoff.
         !matches!(
             self,
-            CredentialsError::Kube { .. } | CredentialsError::DefaultFile { .. }
+            CredentialsError::Kube { .. }
+                | CredentialsError::DefaultFile { .. }
+                | CredentialsError::SecretForbidden { .. }
         )
     }
 }
@@ -167,6 +175,10 @@ async fn read_secret(
     match secrets.get_opt(name).await {
         Ok(Some(s)) => Ok(s),
         Ok(None) => Err(CredentialsError::SecretMissing {
+            namespace: namespace.into(),
+            name: name.into(),
+        }),
+        Err(kube::Error::Api(e)) if e.code == 403 => Err(CredentialsError::SecretForbidden {
             namespace: namespace.into(),
             name: name.into(),
         }),

@@ -81,6 +81,50 @@ pub struct Settings {
     pub kinds: Vec<KindName>,
     /// Where the key that proves ownership records comes from (see `proof.rs`).
     pub ownership_key: proof::KeySource,
+    /// How the operator may read tenants' Secrets.
+    pub secrets: SecretAccess,
+}
+
+/// How the operator reads the Secrets objects name. By default it holds no cluster-wide right
+/// on Secrets: a namespace grants it `get` with a RoleBinding to the ClusterRole the chart ships,
+/// and a Secret is read by a targeted GET at each reconcile, so a rotation takes effect at the
+/// object's next reconcile (within one resync period). Only an installer who grants cluster-wide
+/// `list` and `watch` turns on the metadata-only Secret watch, which re-reconciles an object
+/// within seconds of a change of a Secret it names.
+#[derive(Clone, Debug)]
+pub struct SecretAccess {
+    /// Watch Secrets' metadata (needs `list` and `watch` on Secrets in every watched namespace).
+    pub watch: bool,
+    /// The ClusterRole a namespace binds to grant the operator `get` on its Secrets.
+    pub cluster_role: String,
+    /// The operator's ServiceAccount, as namespace:name, for the RoleBinding a reason names.
+    pub service_account: Option<String>,
+}
+
+/// The ClusterRole name the chart ships under by default.
+pub const SECRETS_CLUSTER_ROLE: &str = "live-snapshot-operator-secrets";
+
+impl Default for SecretAccess {
+    fn default() -> Self {
+        Self {
+            watch: false,
+            cluster_role: SECRETS_CLUSTER_ROLE.into(),
+            service_account: None,
+        }
+    }
+}
+
+impl SecretAccess {
+    /// The one command that grants the operator `get` on the Secrets of `namespace`.
+    pub fn grant_command(&self, namespace: &str) -> String {
+        format!(
+            "kubectl -n {namespace} create rolebinding {SECRETS_CLUSTER_ROLE} --clusterrole={} --serviceaccount={}",
+            self.cluster_role,
+            self.service_account
+                .as_deref()
+                .unwrap_or("<operator-namespace>:<operator-serviceaccount>")
+        )
+    }
 }
 
 /// The kinds the operator can manage.
@@ -130,6 +174,7 @@ impl Default for Settings {
                 namespace: "default".into(),
                 name: proof::DEFAULT_SECRET.into(),
             },
+            secrets: SecretAccess::default(),
         }
     }
 }
@@ -524,11 +569,15 @@ async fn scope_controller<K: Managed>(
                 .take_until(shutdown.clone()),
         );
     }
-    controller
-        .watches_stream(
+    // Without the installer's cluster-wide grant there is no Secret watch: a Secret is read at
+    // each reconcile, so a change is seen within one resync period.
+    if ctx.settings.secrets.watch {
+        controller = controller.watches_stream(
             watcher(secrets, watcher::Config::default()).touched_objects(),
             secret_mapper,
-        )
+        );
+    }
+    controller
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|res| async move {

@@ -815,6 +815,10 @@ fn classify<K: Managed>(err: &ReconcileError) -> (&'static str, Status, Retry) {
             };
             (why, Status::False, Retry::OnChange)
         }
+        // Fixed by a RoleBinding, which the operator does not watch: retried with backoff.
+        ReconcileError::Credentials(CredentialsError::SecretForbidden { .. }) => {
+            (reason::SECRET_ACCESS_DENIED, Status::False, Retry::Backoff)
+        }
         ReconcileError::Credentials(_) => {
             (reason::SECRET_UNREADABLE, Status::Unknown, Retry::Backoff)
         }
@@ -902,7 +906,13 @@ async fn failure_report<K: Managed>(
     why: &'static str,
     ready: Status,
 ) -> Report<K> {
-    let msg = err.to_string();
+    let mut msg = err.to_string();
+    if let ReconcileError::Credentials(CredentialsError::SecretForbidden { namespace, .. }) = err {
+        msg = format!(
+            "{msg}; grant it with: {}",
+            ctx.settings.secrets.grant_command(namespace)
+        );
+    }
     ctx.metrics
         .failures
         .get_or_create(&crate::core::metrics::ReasonLabels {
@@ -910,7 +920,18 @@ async fn failure_report<K: Managed>(
             reason: why,
         })
         .inc();
-    tracing::warn!(object = %ObjectRef::from_obj(obj), reason = why, error = %msg, "sync failed");
+    // A failure that repeats (a backoff retry finding the same refusal) is logged at WARN once,
+    // when it begins; its repeats are in the Event's count.
+    let object = ObjectRef::from_obj(obj);
+    let repeat = obj
+        .status()
+        .and_then(|s| previous_reason(s.managed(), READY))
+        == Some(why);
+    if repeat {
+        tracing::debug!(%object, reason = why, error = %msg, "sync failed again");
+    } else {
+        tracing::warn!(%object, reason = why, error = %msg, "sync failed");
+    }
     event(ctx, obj, true, why, "Sync", msg.clone()).await;
     Report::new(
         Desired::new(READY, ready, why, msg.clone()),

@@ -29,6 +29,8 @@ pub mod reason {
     pub const INVALID_SECRET: &str = "InvalidSecret";
     pub const CREDENTIALS_MISSING: &str = "CredentialsMissing";
     pub const SECRET_UNREADABLE: &str = "SecretUnreadable";
+    /// The object's namespace has not granted the operator read access to its Secrets.
+    pub const SECRET_ACCESS_DENIED: &str = "SecretAccessDenied";
     /// A template with this identity exists upstream and this object did not create it.
     pub const ALREADY_EXISTS: &str = "AlreadyExists";
     /// The credentials now point at another project or endpoint than the one holding the

@@ -210,6 +210,11 @@ impl Scenario {
                 namespace: "default".into(),
                 name: live_snapshot_operator::core::proof::DEFAULT_SECRET.into(),
             },
+            // The suite's operator runs as the cluster admin: Secret changes are watched.
+            secrets: live_snapshot_operator::core::SecretAccess {
+                watch: true,
+                ..Default::default()
+            },
         }
     }
 

@@ -101,12 +101,18 @@ pub async fn chart_lint_template_and_schema(shared: Arc<Shared>) {
         4,
         "a Role per watched namespace, the leader-election Role and the ownership key's Role"
     );
-    // The only ClusterRoles are the aggregated ones for people (edit, view); the operator's
-    // own rights are Roles in the watched namespaces.
+    // The only ClusterRoles are the aggregated ones for people (edit, view) and the Secrets
+    // reader namespaces bind (bound here in each watched namespace); the operator's own rights
+    // are Roles in the watched namespaces.
     assert_eq!(
         k.iter().filter(|x| *x == "ClusterRole").count(),
-        2,
+        3,
         "watching listed namespaces needs no ClusterRole of the operator's"
+    );
+    assert!(
+        out.contains("name: lso-live-snapshot-operator-secrets\n")
+            && !out.contains("resources: [\"secrets\"]\n    verbs: [\"get\", \"list\", \"watch\"]"),
+        "Secrets: get only, bound per namespace: {out}"
     );
     assert!(
         !k.iter().any(|x| x == "ClusterRoleBinding"),
@@ -236,6 +242,7 @@ fn spawn_operator(
     kubeconfig: &Path,
     identity: &'static str,
     lease_ns: &str,
+    extra: &[&str],
 ) -> Proc {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -277,6 +284,7 @@ fn spawn_operator(
             "--lease-grace-seconds",
             "2",
         ])
+        .args(extra)
         .env("KUBECONFIG", kubeconfig)
         .env("CLOUD_SDK_AK", AK)
         .env("CLOUD_SDK_SK", SK)
@@ -446,8 +454,8 @@ pub async fn helm_install_rbac_leader_failover_and_metrics(shared: Arc<Shared>) 
     }
 
     // Two replicas: exactly one reconciles.
-    let mut a = spawn_operator(&s, dir.path(), &kubeconfig, "op-a", system);
-    let mut b = spawn_operator(&s, dir.path(), &kubeconfig, "op-b", system);
+    let mut a = spawn_operator(&s, dir.path(), &kubeconfig, "op-a", system, &[]);
+    let mut b = spawn_operator(&s, dir.path(), &kubeconfig, "op-b", system, &[]);
     let leader = eventually("a leader to be elected", || async {
         holder(&s, system).await
     })
@@ -529,4 +537,160 @@ pub async fn helm_install_rbac_leader_failover_and_metrics(shared: Arc<Shared>) 
         let log = std::fs::read_to_string(p).unwrap();
         assert!(!log.contains(SK), "a secret key in {}", p.display());
     }
+}
+
+/// A kubeconfig that acts as ServiceAccount `sa` of `namespace` (a token, as the pod has it).
+fn service_account_kubeconfig(
+    cp: &lso_sim::devenv::ControlPlane,
+    dir: &Path,
+    namespace: &str,
+    sa: &str,
+    default_ns: &str,
+) -> PathBuf {
+    let (ok, token) =
+        run(cp
+            .kubectl()
+            .args(["create", "token", sa, "-n", namespace, "--duration=1h"]));
+    assert!(ok, "{token}");
+    let kubeconfig = dir.join(format!("{sa}.kubeconfig"));
+    std::fs::copy(&cp.kubeconfig, &kubeconfig).unwrap();
+    let kc = |args: &[&str]| run(cp.kubectl().env("KUBECONFIG", &kubeconfig).args(args));
+    let token_arg = format!("--token={}", token.trim());
+    assert!(kc(&["config", "set-credentials", sa, &token_arg]).0);
+    let user = format!("--user={sa}");
+    let ns = format!("--namespace={default_ns}");
+    assert!(kc(&["config", "set-context", "--current", &user, &ns]).0);
+    kubeconfig
+}
+
+/// The default install reads no Secret cluster-wide: a namespace grants `get` on its own
+/// Secrets with one RoleBinding to the chart's ClusterRole, and until it does its objects say
+/// which RoleBinding to create. Proven with the chart's ServiceAccount token.
+pub async fn secrets_only_where_a_namespace_grants_them(shared: Arc<Shared>) {
+    let s = Scenario::new(shared.clone(), "grants").await;
+    let cp = &shared.cp;
+    let system = "e2e-grants-system";
+    let granted = format!("{}-granted", s.ns);
+    let (ok, out) = run(cp.kubectl().args(["create", "namespace", &granted]));
+    assert!(ok, "{out}");
+    // Cluster-wide (no watch.namespaces): the release's own names, so that it can live beside
+    // the suite's other releases.
+    let (ok, notes) = run(cp
+        .helm()
+        .args([
+            "install",
+            "grants",
+            CHART,
+            "-n",
+            system,
+            "--create-namespace",
+        ])
+        .args(["--set", &format!("secrets.namespaces={{{granted}}}")])
+        .current_dir(&shared.repo));
+    assert!(ok, "helm install: {notes}");
+    let role = "grants-live-snapshot-operator-secrets";
+    let sa = "grants-live-snapshot-operator";
+    let command = format!(
+        "kubectl -n <namespace> create rolebinding {role} --clusterrole={role} --serviceaccount={system}:{sa}"
+    );
+    assert!(
+        notes.contains(&command),
+        "NOTES give the RoleBinding: {notes}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = service_account_kubeconfig(cp, dir.path(), system, sa, &s.ns);
+    let can = |args: &[&str]| {
+        let (_, out) = run(cp
+            .kubectl()
+            .env("KUBECONFIG", &kubeconfig)
+            .args(["auth", "can-i"])
+            .args(args));
+        out.trim() == "yes"
+    };
+    for (args, why) in [
+        (&["list", "secrets", "-A"][..], "no cluster-wide list"),
+        (&["watch", "secrets", "-A"][..], "no cluster-wide watch"),
+        (&["get", "secrets", "-A"][..], "no cluster-wide get"),
+        (
+            &["get", "secrets", "-n", "kube-system"][..],
+            "nothing of kube-system",
+        ),
+        (
+            &["get", "secrets", "-n", &s.ns][..],
+            "nothing where no grant was made",
+        ),
+        (
+            &["list", "secrets", "-n", &granted][..],
+            "only get, even where granted",
+        ),
+    ] {
+        assert!(!can(args), "the operator may not {args:?}: {why}");
+    }
+    assert!(
+        can(&["get", "secrets", "-n", &granted]),
+        "get in the namespace the chart granted"
+    );
+    assert!(
+        can(&["list", "livesnapshottemplates.live.snapshot.dev", "-A"]),
+        "the objects themselves are watched cluster-wide"
+    );
+
+    // The operator, as that ServiceAccount (watching only this scenario's namespace, so it
+    // leaves the suite's other objects alone), with an object naming its own credentials.
+    let extra = [
+        "--namespace",
+        &s.ns,
+        "--endpoint-allowlist",
+        &s.endpoint,
+        "--secrets-cluster-role",
+        role,
+        "--service-account",
+        &format!("{system}:{sa}"),
+    ];
+    let mut op = spawn_operator(&s, dir.path(), &kubeconfig, "op-grants", system, &extra);
+    s.create_credentials("tenant", "tenant-project").await;
+    s.create(
+        "own",
+        crate::harness::with(
+            spec("own"),
+            serde_json::json!({"credentialsSecretRef": {"name": "tenant"}}),
+        ),
+    )
+    .await;
+    let obj = s
+        .wait_condition("own", "Ready", "False", Some("SecretAccessDenied"))
+        .await;
+    let message = obj
+        .status
+        .iter()
+        .flat_map(|st| st.managed.conditions.iter())
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    let grant = format!(
+        "kubectl -n {} create rolebinding live-snapshot-operator-secrets --clusterrole={role} --serviceaccount={system}:{sa}",
+        s.ns
+    );
+    assert!(
+        message.contains(&grant),
+        "the reason names the RoleBinding: {message}"
+    );
+    assert_eq!(s.writes(), 0, "nothing was written upstream");
+
+    // The namespace runs the command it was given; the object is served without a restart.
+    let args: Vec<&str> = grant.split_whitespace().skip(1).collect();
+    let (ok, out) = run(cp.kubectl().args(&args));
+    assert!(ok, "{out}");
+    assert!(can(&["get", "secrets", "-n", &s.ns]), "granted now");
+    let ready = s.wait_ready("own").await;
+    let project = ready.status.and_then(|st| st.managed.project_id);
+    assert_eq!(project.as_deref(), Some("tenant-project"));
+
+    op.signal(libc::SIGTERM);
+    let _ = tokio::time::timeout(Duration::from_secs(20), op.child.wait()).await;
+    let log = std::fs::read_to_string(&op.log).unwrap_or_default();
+    assert!(!log.contains(SK), "a secret key in the log");
+    let (ok, out) = run(cp.helm().args(["uninstall", "grants", "-n", system]));
+    assert!(ok, "{out}");
 }

@@ -60,6 +60,7 @@ fn main() -> std::process::ExitCode {
         product::examples_apply_and_show_ready,
         install::chart_lint_template_and_schema,
         install::helm_install_rbac_leader_failover_and_metrics,
+        install::secrets_only_where_a_namespace_grants_them,
         distribution::cli_is_a_kubectl_plugin_with_completions_and_version,
         distribution::chart_packages_with_overrides_and_aggregated_roles,
         image::image_builds_reproducibly_and_runs_as_the_chart_runs_it,

@@ -70,6 +70,8 @@ impl OperatorProc {
             .args(["--http-addr", &format!("127.0.0.1:{port}")])
             .args(["--log-format", "json", "--log-level", "debug"])
             .args(["--backoff-max-seconds", "4"])
+            // Run as the cluster admin: Secret changes are watched.
+            .arg("--watch-secrets")
             .args([
                 "--upstream-timeout-seconds",
                 &launch.upstream_timeout_secs.to_string(),

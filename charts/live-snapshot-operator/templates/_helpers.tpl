@@ -46,12 +46,14 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 - apiGroups: ["live.snapshot.dev"]
   resources: ["livesnapshottemplates/finalizers", "vodassetsnapshots/finalizers", "mpssnapshotjobs/finalizers"]
   verbs: ["update"]
-# Secrets: get reads only the Secrets objects name; list/watch serve a metadata-only watch
-# (names and versions, never data) that re-reconciles the objects reading a changed Secret.
-- apiGroups: [""]
-  resources: ["secrets"]
-  verbs: ["get", "list", "watch"]
+# Secrets are granted per namespace (secrets-rbac.yaml), never here.
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+{{- end -}}
+
+
+{{/* The ClusterRole a namespace binds to let the operator read its Secrets. */}}
+{{- define "lso.secretsClusterRole" -}}
+{{- .Values.secrets.clusterRoleName | default (printf "%s-secrets" (include "lso.fullname" .)) -}}
 {{- end -}}
