@@ -17,7 +17,8 @@ use kube::Api;
 use kube::api::{ApiResource, DynamicObject, ListParams, PostParams};
 use live_snapshot_operator::core::credentials::CloudDefaults;
 use live_snapshot_operator::core::metrics::Metrics;
-use live_snapshot_operator::core::{KindName, Settings, UpstreamSettings};
+use live_snapshot_operator::core::{Settings, UpstreamSettings};
+use live_snapshot_operator::kinds::KindName;
 use live_snapshot_operator::kinds::mps::resource::MpsSnapshotJob;
 use lso_sim::devenv::{ControlPlane, tools_dir};
 use lso_sim::{FaultSettings, KeyPair};
@@ -87,7 +88,7 @@ async fn run(cp: &ControlPlane, args: &Args, mode: &'static str) -> Figures {
         namespaces: vec![ns.clone()],
         concurrency: 64,
         resync: Duration::from_secs(300),
-        kinds: vec![KindName::MpsSnapshotJob],
+        kinds: vec![KindName::MpsSnapshotJob.kind()],
         upstream: UpstreamSettings {
             qps: args.operator_qps,
             burst: 10,

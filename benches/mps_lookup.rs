@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use live_snapshot_operator::clouds::alibaba::gateway::RpcGateway;
 use live_snapshot_operator::clouds::alibaba::mps::MpsClient;
-use live_snapshot_operator::clouds::huawei::limiter::RateLimiter;
 use live_snapshot_operator::clouds::huawei::{Auth, ClientConfig, Credentials};
+use live_snapshot_operator::clouds::limiter::RateLimiter;
 use live_snapshot_operator::kinds::mps::lookup::{LOOKBACK, PipelineIndex};
 use lso_sim::{FaultSettings, KeyPair};
 

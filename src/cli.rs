@@ -238,9 +238,9 @@ pub struct RunArgs {
         long,
         env = "LSO_KINDS",
         value_delimiter = ',',
-        default_values_t = crate::core::KindName::ALL.to_vec()
+        default_values_t = crate::kinds::KindName::ALL.to_vec()
     )]
-    pub kinds: Vec<crate::core::KindName>,
+    pub kinds: Vec<crate::kinds::KindName>,
     /// Default project id, for objects without credentialsSecretRef.
     #[arg(long, env = "LIVE_PROJECT_ID")]
     pub project_id: Option<String>,

@@ -242,7 +242,7 @@ async fn run_operator(args: RunArgs) -> Result<(), MainError> {
         reconcile_timeout: Duration::from_secs(args.reconcile_timeout_seconds.max(1)),
         fencing: Default::default(),
         shard: args.shard,
-        kinds: args.kinds.clone(),
+        kinds: args.kinds.iter().map(|k| k.kind()).collect(),
         ownership_key: ownership_key_source(&args)?,
         secrets: SecretAccess {
             watch: args.watch_secrets,

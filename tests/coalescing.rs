@@ -4,10 +4,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use live_snapshot_operator::clouds::huawei::coalesce::Coalescing;
-use live_snapshot_operator::clouds::huawei::limiter::RateLimiter;
 use live_snapshot_operator::clouds::huawei::{
     Auth, ClientConfig, Credentials, LiveClient, LiveSnapshotConfig, ObsLocation, SnapshotApi,
 };
+use live_snapshot_operator::clouds::limiter::RateLimiter;
 use lso_sim::{FaultSettings, KeyPair, Simulator, spawn_local};
 
 const PROJECT: &str = "p0000000000000000000000000000000";

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::alibaba::codes as ali_codes;
 use super::huawei::model::codes;
-use super::huawei::vod::codes as vod_codes;
+use super::huawei::vod_codes;
 
 /// The upstream operation an error came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 use super::error::{ApiError, Operation};
-use super::huawei::api::CallObserver;
-use super::huawei::client::MAX_BODY_BYTES;
-use super::huawei::limiter::RateLimiter;
+
+/// The largest answer read from any service (a page of any listing is tens of KiB).
+pub const MAX_BODY_BYTES: usize = 4 << 20;
+use crate::clouds::limiter::RateLimiter;
 
 /// Asked right before every upstream write leaves whether this process may still write
 /// (leader election); an error refuses the write, which is then never sent.
@@ -217,4 +218,12 @@ pub fn transport_error(operation: Operation, timeout: Duration, e: reqwest::Erro
             detail: e.without_url().to_string(),
         }
     }
+}
+
+/// Told of every upstream call, for metrics.
+pub trait CallObserver: Send + Sync {
+    /// Time a call waited for the client-side rate limiter.
+    fn observe_wait(&self, _waited: std::time::Duration) {}
+
+    fn observe_call(&self, operation: Operation, status: Option<u16>, elapsed: Duration);
 }

@@ -1,9 +1,11 @@
 //! The cloud APIs the kinds talk to. A cloud knows nothing of kinds or of Kubernetes.
 
 pub mod alibaba;
+pub mod config;
 pub mod error;
 pub mod http;
 pub mod huawei;
+pub mod limiter;
 
 /// The cloud services the kinds call; each has its own host per region.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -13,9 +13,28 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use super::metrics::{Metrics, UpstreamObserver};
-use crate::clouds::huawei::api::CallObserver;
-use crate::clouds::huawei::limiter::RateLimiter;
-use crate::clouds::huawei::{ApiError, Auth, ClientConfig};
+use crate::clouds::config::{Auth, ClientConfig};
+use crate::clouds::error::ApiError;
+use crate::clouds::http::CallObserver;
+use crate::clouds::limiter::RateLimiter;
+
+/// Asked by the transport right before every upstream write leaves, once the rate limiter granted
+/// it, whether this process may still write (leader election); an error refuses the write.
+pub use crate::clouds::http::WriteFence as Fence;
+
+/// The fence of a run, if any (none without leader election).
+#[derive(Clone, Default)]
+pub struct Fencing(pub Option<Arc<dyn Fence>>);
+
+impl std::fmt::Debug for Fencing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Fencing(lease)"
+        } else {
+            "Fencing(none)"
+        })
+    }
+}
 
 /// How the clients of the pool treat the upstream.
 #[derive(Clone, Debug)]
@@ -27,7 +46,7 @@ pub struct UpstreamSettings {
     pub coalesce_window: Option<Duration>,
     /// The write fence every client asks right before a write leaves (set by the core from
     /// `Settings::fencing`).
-    pub fencing: super::Fencing,
+    pub fencing: Fencing,
 }
 
 impl Default for UpstreamSettings {
@@ -36,7 +55,7 @@ impl Default for UpstreamSettings {
             qps: 50.0,
             burst: 20,
             coalesce_window: Some(Duration::from_secs(3)),
-            fencing: super::Fencing::default(),
+            fencing: Fencing::default(),
         }
     }
 }

@@ -15,11 +15,12 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::clients::UpstreamSettings;
+use super::error::ReconcileError;
 use super::metrics::Metrics;
-use super::reconcile::ReconcileError;
-use super::{Context, UpstreamSettings};
 use crate::clouds::Service;
-use crate::clouds::huawei::{ApiError, ClientConfig};
+use crate::clouds::config::ClientConfig;
+use crate::clouds::error::ApiError;
 
 /// `"true"` stops every upstream call for the object (any kind).
 pub const PAUSED_ANNOTATION: &str = "live.snapshot.dev/paused";
@@ -96,6 +97,15 @@ pub trait Managed:
     /// The tag a create carries upstream, recorded with its intent (`Ownership::key`).
     fn intent_key(&self) -> Option<String> {
         None
+    }
+
+    /// The reconcile annotation's value, when set.
+    fn reconcile_request(&self) -> Option<&str> {
+        self.meta()
+            .annotations
+            .as_ref()?
+            .get(RECONCILE_ANNOTATION)
+            .map(String::as_str)
     }
 
     /// The retry annotation's value, when set.
@@ -200,7 +210,7 @@ pub trait Connector<K: Managed>: Send + Sync + 'static {
 
     async fn connect(
         &self,
-        ctx: &Context<K>,
+        kube: &kube::Client,
         obj: &K,
         config: &ClientConfig,
         purpose: Purpose,

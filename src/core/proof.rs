@@ -23,7 +23,7 @@ use kube::api::PostParams;
 use kube::{Api, ResourceExt};
 use sha2::Sha256;
 
-use super::managed::{Managed, Ownership};
+use super::managed::{KindStatus, Managed, Ownership};
 
 /// The Secret's data key holding the key.
 const DATA_KEY: &str = "key";
@@ -192,6 +192,31 @@ impl OwnershipKey {
             Trust::Proven(o) => Some(o),
             _ => None,
         }
+    }
+}
+
+/// Puts an unproven record back where no record stands, so a status write keeps it as it was.
+pub fn keep_unproven<S: KindStatus>(current: &mut S, unproven: Option<&Ownership>) {
+    if current.managed().ownership.is_none()
+        && let Some(u) = unproven
+    {
+        current.managed_mut().ownership = Some(u.clone());
+    }
+}
+
+/// The object's status with only a proven ownership record in it, and an unproven record
+/// (none, or one written without a proof) aside. A record whose proof fails is dropped: the next
+/// status write removes it.
+pub fn trusted_status<K: Managed>(key: &OwnershipKey, obj: &K) -> (K::Status, Option<Ownership>) {
+    let mut status = obj.status().cloned().unwrap_or_default();
+    let record = status.managed_mut().ownership.take();
+    match key.judge(obj, record.as_ref()) {
+        Trust::Proven(own) => {
+            status.managed_mut().ownership = Some(own);
+            (status, None)
+        }
+        Trust::Unproven(own) => (status, Some(own)),
+        Trust::None => (status, None),
     }
 }
 

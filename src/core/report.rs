@@ -6,8 +6,9 @@ use kube::api::{Patch, PatchParams};
 use kube::runtime::events::{Event, EventType};
 use kube::{Api, ResourceExt};
 
+use super::context::Context;
 use super::managed::{AtProviderOf, FieldDrift, KindStatus, Managed, ManagedStatus, Ownership};
-use super::{Context, MANAGER};
+use super::settings::MANAGER;
 use crate::core::conditions::{self, Desired, READY, RECONCILING, STALLED, SYNCED, Status};
 
 /// Condition reasons; each names a state a person or a script can act on.

@@ -9,9 +9,9 @@ use crate::clouds::alibaba::gateway::RpcGateway;
 use crate::clouds::alibaba::mps::MpsClient;
 use crate::clouds::huawei::coalesce::Coalescing;
 use crate::clouds::huawei::gateway::Gateway;
-use crate::clouds::huawei::limiter::RateLimiter;
 use crate::clouds::huawei::vod::VodClient;
 use crate::clouds::huawei::{ApiError, Auth, ClientConfig, Credentials, LiveClient, SnapshotApi};
+use crate::clouds::limiter::RateLimiter;
 
 /// A listing serves every object of its domain for the whole run: a plan is one snapshot.
 const LISTING_LIFETIME: Duration = Duration::from_secs(3600);

@@ -204,7 +204,7 @@ impl Scenario {
             reconcile_timeout: Duration::from_secs(30),
             fencing: Default::default(),
             shard: None,
-            kinds: live_snapshot_operator::core::KindName::ALL.to_vec(),
+            kinds: live_snapshot_operator::kinds::all(),
             // The operator's own Secret in a namespace no tenant of the suite uses.
             ownership_key: live_snapshot_operator::core::proof::KeySource::Secret {
                 namespace: "default".into(),

@@ -9,11 +9,11 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::signer;
+use crate::clouds::config::{Auth, ClientConfig};
 use crate::clouds::error::{ApiError, Operation};
 use crate::clouds::http;
 use crate::clouds::huawei::api::CallObserver;
-use crate::clouds::huawei::limiter::RateLimiter;
-use crate::clouds::huawei::{Auth, ClientConfig};
+use crate::clouds::limiter::RateLimiter;
 
 pub struct RpcGateway {
     t: http::Transport,

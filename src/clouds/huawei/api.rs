@@ -49,15 +49,5 @@ pub trait SnapshotApi: Send + Sync {
     async fn delete(&self, domain: &str, app_name: &str) -> Result<(), ApiError>;
 }
 
-/// Told of every upstream call, for metrics.
-pub trait CallObserver: Send + Sync {
-    /// Time a call waited for the client-side rate limiter.
-    fn observe_wait(&self, _waited: std::time::Duration) {}
-
-    fn observe_call(
-        &self,
-        operation: super::error::Operation,
-        status: Option<u16>,
-        elapsed: std::time::Duration,
-    );
-}
+/// Told of every upstream call, for metrics (the transport's, shared by every cloud).
+pub use crate::clouds::http::CallObserver;

@@ -2,7 +2,6 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::Method;
@@ -10,70 +9,18 @@ use reqwest::Method;
 use super::api::{CallObserver, SnapshotApi};
 use super::error::{ApiError, Operation};
 use super::gateway::Gateway;
-use super::limiter::RateLimiter;
 use super::model::{ListResponse, LiveSnapshotConfig};
+use crate::clouds::limiter::RateLimiter;
 
 /// The largest page the API serves.
 pub const PAGE_LIMIT: u32 = 100;
 /// Pages one listing may take (50,000 templates): a service whose `total` keeps growing cannot
 /// keep a reconcile listing forever.
 pub const MAX_PAGES: u32 = 500;
-/// The largest answer read: a listing page of 100 templates is a few tens of KiB.
-pub const MAX_BODY_BYTES: usize = 4 << 20;
+/// The largest answer read (a listing page of 100 templates is a few tens of KiB).
+pub use crate::clouds::http::MAX_BODY_BYTES;
 
-/// An access key pair. `Debug` never shows the secret parts.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
-    pub access_key: String,
-    pub secret_key: String,
-    pub security_token: Option<String>,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("access_key", &"<redacted>")
-            .field("secret_key", &"<redacted>")
-            .field(
-                "security_token",
-                &self.security_token.as_ref().map(|_| "<redacted>"),
-            )
-            .finish()
-    }
-}
-
-#[derive(Clone, PartialEq, Eq)]
-pub enum Auth {
-    AkSk(Credentials),
-    Token(String),
-}
-
-impl std::fmt::Debug for Auth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Auth::AkSk(c) => f.debug_tuple("AkSk").field(c).finish(),
-            Auth::Token(_) => f.write_str("Token(<redacted>)"),
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct ClientConfig {
-    /// `https://live.{region}.myhuaweicloud.com`, or `http://127.0.0.1:PORT` for the simulator.
-    pub endpoint: String,
-    pub project_id: String,
-    pub auth: Auth,
-    /// Limit for one whole call, connect to last byte.
-    pub timeout: Duration,
-    /// Allow plain http to hosts other than loopback.
-    pub allow_insecure_http: bool,
-}
-
-impl ClientConfig {
-    pub fn endpoint_for_region(region: &str) -> String {
-        super::endpoint::for_region(region)
-    }
-}
+pub use crate::clouds::config::{Auth, ClientConfig, Credentials};
 
 pub struct LiveClient {
     gw: Gateway,

@@ -9,12 +9,12 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 
 use super::api::CallObserver;
-use super::client::{Auth, ClientConfig};
 use super::error::{ApiError, Operation};
-use super::limiter::RateLimiter;
 use super::model::ErrorBody;
 use super::signer;
+use crate::clouds::config::{Auth, ClientConfig};
 use crate::clouds::http;
+use crate::clouds::limiter::RateLimiter;
 
 pub struct Gateway {
     t: http::Transport,

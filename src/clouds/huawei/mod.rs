@@ -8,12 +8,13 @@ pub mod endpoint;
 /// Errors are shared by every cloud; re-exported here for the Huawei clients.
 pub use super::error;
 pub mod gateway;
-pub mod limiter;
 pub mod model;
 pub mod signer;
 pub mod vod;
+pub mod vod_codes;
 
+pub use crate::clouds::config::{Auth, ClientConfig, Credentials};
 pub use api::SnapshotApi;
-pub use client::{Auth, ClientConfig, Credentials, LiveClient};
+pub use client::LiveClient;
 pub use error::{ApiError, ErrorClass};
 pub use model::{ListResponse, LiveSnapshotConfig, ObsLocation};

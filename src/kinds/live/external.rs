@@ -13,7 +13,7 @@ use crate::core::clients::ClientPool;
 use crate::core::credentials::{self, CredentialsError};
 use crate::core::managed::{Connector, External, FieldDrift, Look, Observation, Purpose};
 use crate::core::metrics::Metrics;
-use crate::core::{Context, ReconcileError, UpstreamSettings};
+use crate::core::{ReconcileError, UpstreamSettings};
 
 pub struct LiveConnector {
     pool: ClientPool<dyn SnapshotApi>,
@@ -37,13 +37,13 @@ impl Connector<LiveSnapshotTemplate> for LiveConnector {
 
     async fn connect(
         &self,
-        ctx: &Context<LiveSnapshotTemplate>,
+        kube: &kube::Client,
         obj: &LiveSnapshotTemplate,
         config: &ClientConfig,
         purpose: Purpose,
     ) -> Result<LiveExternal, ReconcileError> {
         let want = match purpose {
-            Purpose::Sync => Some(desired(&obj.spec, auth_key(&ctx.kube, obj).await?)),
+            Purpose::Sync => Some(desired(&obj.spec, auth_key(kube, obj).await?)),
             Purpose::Delete => None,
         };
         let api = self.pool.get(config, || {

@@ -22,7 +22,7 @@ use crate::clouds::huawei::ClientConfig;
 use crate::core::clients::ClientPool;
 use crate::core::managed::{Connector, External, FieldDrift, Look, Observation, Progress, Purpose};
 use crate::core::metrics::Metrics;
-use crate::core::{Context, ReconcileError, UpstreamSettings};
+use crate::core::{ReconcileError, UpstreamSettings};
 
 /// How long a job read in a batch answers its own object's poll (objects poll every 3 s).
 const BATCH_WINDOW: Duration = Duration::from_secs(2);
@@ -47,7 +47,7 @@ impl Connector<MpsSnapshotJob> for MpsConnector {
 
     async fn connect(
         &self,
-        _ctx: &Context<MpsSnapshotJob>,
+        _kube: &kube::Client,
         _obj: &MpsSnapshotJob,
         config: &ClientConfig,
         _purpose: Purpose,

@@ -23,7 +23,7 @@ use crate::clouds::huawei::{ApiError, ClientConfig};
 use crate::core::clients::ClientPool;
 use crate::core::managed::{Connector, External, FieldDrift, Look, Observation, Progress, Purpose};
 use crate::core::metrics::Metrics;
-use crate::core::{Context, ReconcileError, UpstreamSettings};
+use crate::core::{ReconcileError, UpstreamSettings};
 
 /// The service's defaults, filled in so that a task listed back compares equal to the spec.
 const DEFAULT_TIME: i64 = 12;
@@ -72,7 +72,7 @@ impl Connector<VodAssetSnapshot> for VodConnector {
 
     async fn connect(
         &self,
-        _ctx: &Context<VodAssetSnapshot>,
+        _kube: &kube::Client,
         _obj: &VodAssetSnapshot,
         config: &ClientConfig,
         _purpose: Purpose,
