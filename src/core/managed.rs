@@ -239,18 +239,37 @@ pub trait External<K: Managed>: Send + Sync {
     /// Makes upstream match spec; what is upstream afterwards.
     async fn update(&self, obj: &K, seen: &Self::Observed) -> Result<Self::Observed, ApiError>;
     /// Deletes what `status` records this object owns.
-    async fn delete(&self, obj: &K, status: &K::Status) -> Result<(), ApiError>;
+    async fn delete(&self, obj: &K, status: &K::Status) -> Result<Deleted, ApiError>;
     fn at_provider(&self, seen: &Self::Observed) -> AtProviderOf<K>;
     /// The tag the upstream object carries, for a kind that tags what it creates (compared
-    /// with `Managed::intent_key`).
+    /// with `Managed::intent_key`), or the id it proves this object's upstream object by. A
+    /// record of this object's own upstream object takes it as its key, so that later rounds
+    /// act on the proven record rather than on anything a tenant can write.
     fn tag(&self, _seen: &Self::Observed) -> Option<String> {
         None
+    }
+    /// What the create intent records (`Ownership::key`) so that a later look can tell this
+    /// object's upstream object from anyone else's even when the create's answer is lost: the
+    /// manifest's tag by default; a kind that cannot tag what it creates records what existed
+    /// before the create (as this round observed it).
+    fn intent(&self, obj: &K) -> Option<String> {
+        obj.intent_key()
     }
     /// Where an upstream object that matches spec stands: usable (the default), still becoming
     /// usable (a task running), or finished for good (a job that succeeded or failed).
     fn progress(&self, _seen: &Self::Observed) -> Progress {
         Progress::Ready
     }
+}
+
+/// What a delete did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Deleted {
+    /// Deleted (or already gone).
+    Gone,
+    /// Left in place, for this reason (a task the object cannot prove it started): the object
+    /// goes, and a Warning says what stayed and why.
+    Kept(String),
 }
 
 /// The policies every kind's spec carries.

@@ -21,7 +21,8 @@ use tracing::Instrument;
 use super::context::Context;
 use super::error::ReconcileError;
 use super::managed::{
-    Connector, DeletionPolicy, External, FINALIZER, KindStatus, Managed, ManagementPolicy, Purpose,
+    Connector, Deleted, DeletionPolicy, External, FINALIZER, KindStatus, Managed, ManagementPolicy,
+    Purpose,
 };
 use super::proof::{keep_unproven, trusted_status};
 use super::report::{Report, event, previous_reason, reason, write_status};
@@ -461,7 +462,11 @@ async fn cleanup<K: Managed>(obj: &K, ctx: &Context<K>) -> Result<Action, Reconc
         Err(e) => Err(e),
     };
     match deleted {
-        Ok(()) => {}
+        Ok(Deleted::Gone) => {}
+        Ok(Deleted::Kept(why)) => {
+            ctx.claims.release(obj);
+            return orphan(ctx, obj, true, kept(why)).await;
+        }
         Err(ReconcileError::Upstream(e)) if e.class() == ErrorClass::NotFound => {}
         Err(e) => return cleanup_failed(ctx, obj, &current, e).await,
     }

@@ -243,7 +243,7 @@ impl<K: Managed> Round<'_, K> {
         let intent = self.record(
             OwnershipState::Creating,
             prior.map_or_else(|| Time(jiff::Timestamp::now()), |o| o.since.clone()),
-            prior.map_or_else(|| obj.intent_key(), |o| o.key.clone()),
+            prior.map_or_else(|| external.intent(obj), |o| o.key.clone()),
         );
         if let Err(refused) = self.claim(current, &intent).await {
             return Ok(Created::Done(Box::new(refused)));
@@ -267,6 +267,7 @@ impl<K: Managed> Round<'_, K> {
                 event(ctx, obj, false, "Created", "Create", note).await;
                 let own = Ownership {
                     state: OwnershipState::Created,
+                    key: external.tag(&created).or(intent.key),
                     ..intent
                 };
                 Ok(Created::Done(Box::new(
@@ -329,6 +330,15 @@ impl<K: Managed> Round<'_, K> {
                 event(ctx, obj, false, "Created", "Create", note).await;
                 Ownership {
                     state: OwnershipState::Created,
+                    key: external.tag(seen).or(o.key),
+                    ..o
+                }
+            }
+            // A record of what this object created learns the upstream object's own id once it
+            // is known (a record from before ids were recorded, a create answered without one).
+            (Some(o), _) if o.state == OwnershipState::Created && external.tag(seen).is_some() => {
+                Ownership {
+                    key: external.tag(seen),
                     ..o
                 }
             }

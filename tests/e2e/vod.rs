@@ -694,3 +694,198 @@ pub async fn task_followed_by_id_gives_the_cover(shared: Arc<Shared>) {
     assert_eq!(asset.tasks.len(), 1, "their task stays");
     assert_eq!(s.vod_calls("delete_thumbnails"), 0);
 }
+
+/// The task settings `spec` asks for, as someone else (the console, an upload) would start them.
+fn same_settings() -> ThumbnailParams {
+    ThumbnailParams {
+        kind: "time".into(),
+        time: Some(10),
+        format: Some(1),
+        ..Default::default()
+    }
+}
+
+/// A create the service refuses starts nothing, so its intent is withdrawn; a task someone else
+/// then starts with the same settings is not this object's: never claimed, covered from or
+/// deleted.
+pub async fn a_task_someone_else_starts_after_a_refusal_is_left_alone(shared: Arc<Shared>) {
+    let s = scenario(shared, "vod-refused").await;
+    s.vod
+        .store
+        .put_asset(PROJECT, ASSET, AssetState::Published, 60);
+    s.vod.faults.set(lso_sim::FaultSettings {
+        error_rate: [("create_task".to_string(), 1.0)].into(),
+        error_status: Some(400),
+        error_code: Some("VOD.10053".into()),
+        ..Default::default()
+    });
+    s.create_vod("shots", spec(ASSET)).await;
+    s.wait_kind::<VodAssetSnapshot>("shots", "Ready", "False", Some("InvalidSpec"))
+        .await;
+    s.vod.faults.set(Default::default());
+    let theirs = s
+        .vod
+        .store
+        .start_task(PROJECT, ASSET, same_settings())
+        .expect("task");
+    s.poke_vod("shots").await;
+    let o: VodAssetSnapshot = s
+        .wait_kind("shots", "Ready", "False", Some("AlreadyExists"))
+        .await;
+    assert!(
+        o.status
+            .as_ref()
+            .is_none_or(|st| st.managed.ownership.is_none()),
+        "no claim on their task"
+    );
+    s.vod_api()
+        .delete("shots", &Default::default())
+        .await
+        .expect("delete");
+    eventually("the object to go", || async {
+        s.vod_api()
+            .get_opt("shots")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let asset = s.vod.store.asset(PROJECT, ASSET).expect("asset");
+    assert_eq!(asset.covers_set, 0, "no cover from their task");
+    assert!(
+        asset.tasks.iter().any(|t| t.id == theirs),
+        "their task stays"
+    );
+    assert_eq!(s.vod_calls("delete_thumbnails"), 0);
+    assert_eq!(s.vod_calls("set_cover"), 0);
+}
+
+/// A create whose answer is lost (a 500) records the asset's tasks before it, so that only a
+/// task that appears after it can be taken as its own; that task is followed but, since nothing
+/// proves it is this object's (VOD tags nothing), it is never deleted with the object.
+pub async fn a_lost_create_never_deletes_the_task_it_finds(shared: Arc<Shared>) {
+    let s = scenario(shared, "vod-lost").await;
+    s.vod
+        .store
+        .put_asset(PROJECT, ASSET, AssetState::Published, 60);
+    // Another task on the asset, with other settings: on the intent's list.
+    let other = ThumbnailParams {
+        time: Some(20),
+        ..same_settings()
+    };
+    let older = s.vod.store.start_task(PROJECT, ASSET, other).expect("task");
+    s.vod.faults.set(lso_sim::FaultSettings {
+        error_rate: [("create_task".to_string(), 1.0)].into(),
+        ..Default::default()
+    });
+    s.create_vod("shots", spec(ASSET)).await;
+    let key = eventually("the create intent", || async {
+        let o = s.vod_api().get("shots").await.ok()?;
+        let own = o.status?.managed.ownership?;
+        own.key.filter(|k| k.starts_with("before:"))
+    })
+    .await;
+    assert_eq!(key, format!("before:{older}"));
+    eventually("creates that fail", || async {
+        (s.vod_calls("create_task") >= 2).then_some(())
+    })
+    .await;
+    // One task with these settings appears (the lost create landing, or someone else's).
+    let found = s
+        .vod
+        .store
+        .start_task(PROJECT, ASSET, same_settings())
+        .expect("task");
+    let o: VodAssetSnapshot = s
+        .wait_kind("shots", "Ready", "True", Some("Available"))
+        .await;
+    assert_eq!(at(&o).task_id.as_deref(), Some(found.as_str()));
+    let own = o
+        .status
+        .as_ref()
+        .and_then(|st| st.managed.ownership.clone());
+    assert_eq!(
+        own.and_then(|k| k.key),
+        Some(format!("found:{found}")),
+        "recorded as found, not as answered"
+    );
+    s.vod.faults.set(Default::default());
+    s.vod_api()
+        .delete("shots", &Default::default())
+        .await
+        .expect("delete");
+    let ev = s.wait_event("shots", "Orphaned").await;
+    let note = ev.message.unwrap_or_default();
+    assert!(
+        note.contains(&found) && note.contains("cannot be proven"),
+        "{note}"
+    );
+    let asset = s.vod.store.asset(PROJECT, ASSET).expect("asset");
+    assert!(
+        asset.tasks.iter().any(|t| t.id == older),
+        "the other task stays"
+    );
+    assert!(
+        asset.tasks.iter().any(|t| t.id == found),
+        "the found task stays"
+    );
+    assert_eq!(s.vod_calls("delete_thumbnails"), 0);
+}
+
+/// UpdateCoverByThumbnail takes no asset id: the URL decides which asset's cover changes. A
+/// cover URL written into status by a tenant (anyone who may patch `*/status`) must not be
+/// what the operator sets: the cover is checked against the task's results before the PUT.
+pub async fn a_forged_cover_url_changes_no_asset(shared: Arc<Shared>) {
+    let s = scenario(shared, "vod-forged-cover").await;
+    for asset in [ASSET, OTHER] {
+        s.vod
+            .store
+            .put_asset(PROJECT, asset, AssetState::Published, 60);
+    }
+    // Another team's asset, with snapshots of its own.
+    s.vod
+        .store
+        .start_task(PROJECT, OTHER, same_settings())
+        .expect("task");
+    s.create_vod("shots", spec(ASSET)).await;
+    let o: VodAssetSnapshot = s
+        .wait_kind("shots", "Ready", "True", Some("Available"))
+        .await;
+    let ours = at(&o).cover_url.expect("cover applied");
+    let theirs = s.vod.store.asset(PROJECT, OTHER).expect("asset").tasks[0].results[0]
+        .url
+        .clone();
+    s.vod_api()
+        .patch_status(
+            "shots",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({
+                "status": {"atProvider": {"coverUrl": theirs}}
+            })),
+        )
+        .await
+        .expect("a tenant patches status");
+    // The cover moves, so the operator writes it again, at a reconcile that reads results from
+    // status (any change but the reconcile annotation, which reads everything afresh).
+    s.vod.store.set_cover_by_hand(
+        PROJECT,
+        ASSET,
+        "https://sim-cdn.vod.example.com/by-hand.jpg",
+    );
+    s.vod_api()
+        .patch(
+            "shots",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({
+                "metadata": {"annotations": {"example.com/touched": "1"}}
+            })),
+        )
+        .await
+        .expect("annotate");
+    s.wait_event("shots", "DriftCorrected").await;
+    let other = s.vod.store.asset(PROJECT, OTHER).expect("asset");
+    assert_eq!(other.covers_set, 0, "the other asset's cover is untouched");
+    let mine = s.vod.store.asset(PROJECT, ASSET).expect("asset");
+    assert_eq!(mine.cover_source.as_deref(), Some(ours.as_str()));
+}

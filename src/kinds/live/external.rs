@@ -11,7 +11,7 @@ use crate::clouds::huawei::coalesce::Coalescing;
 use crate::clouds::huawei::{ApiError, ClientConfig, LiveClient, LiveSnapshotConfig, SnapshotApi};
 use crate::core::clients::ClientPool;
 use crate::core::credentials::{self, CredentialsError};
-use crate::core::managed::{Connector, External, FieldDrift, Look, Observation, Purpose};
+use crate::core::managed::{Connector, Deleted, External, FieldDrift, Look, Observation, Purpose};
 use crate::core::metrics::Metrics;
 use crate::core::{ReconcileError, UpstreamSettings};
 
@@ -124,8 +124,11 @@ impl External<LiveSnapshotTemplate> for LiveExternal {
         &self,
         obj: &LiveSnapshotTemplate,
         _status: &super::resource::LiveSnapshotTemplateStatus,
-    ) -> Result<(), ApiError> {
-        self.api.delete(&obj.spec.domain, &obj.spec.app_name).await
+    ) -> Result<Deleted, ApiError> {
+        self.api
+            .delete(&obj.spec.domain, &obj.spec.app_name)
+            .await?;
+        Ok(Deleted::Gone)
     }
 
     fn at_provider(&self, seen: &LiveSnapshotConfig) -> AtProvider {

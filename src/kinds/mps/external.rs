@@ -20,7 +20,9 @@ use crate::clouds::alibaba::signer::escape;
 use crate::clouds::error::ApiError;
 use crate::clouds::huawei::ClientConfig;
 use crate::core::clients::ClientPool;
-use crate::core::managed::{Connector, External, FieldDrift, Look, Observation, Progress, Purpose};
+use crate::core::managed::{
+    Connector, Deleted, External, FieldDrift, Look, Observation, Progress, Purpose,
+};
 use crate::core::metrics::Metrics;
 use crate::core::{ReconcileError, UpstreamSettings};
 
@@ -289,8 +291,8 @@ impl External<MpsSnapshotJob> for MpsExternal {
         &self,
         _obj: &MpsSnapshotJob,
         _status: &MpsSnapshotJobStatus,
-    ) -> Result<(), ApiError> {
-        Ok(())
+    ) -> Result<Deleted, ApiError> {
+        Ok(Deleted::Gone)
     }
 
     fn at_provider(&self, job: &SnapshotJob) -> MpsAtProvider {

@@ -1,5 +1,5 @@
 //! How the core reaches an asset's snapshots and cover:
-//! - observe: the asset (ShowAssetDetail), its snapshot tasks (ListThumbnailInfo), and, once
+//! - observe: the asset (ShowAssetDetail), its snapshot tasks (ListThumbnailTask), and, once
 //!   the task has finished, its results (ListThumbnailDetails, every page);
 //! - create: start a task with the spec's settings (CreateAssetProcessTask);
 //! - diff and update: the cover (UpdateCoverByThumbnail), compared with what this object last
@@ -18,10 +18,12 @@ use super::resource::{
 };
 use crate::clouds::huawei::error::Operation;
 use crate::clouds::huawei::gateway::Gateway;
-use crate::clouds::huawei::vod::{AssetDetail, Snapshot, ThumbnailPara, VodClient};
+use crate::clouds::huawei::vod::{AssetDetail, Snapshot, ThumbnailPara, ThumbnailTask, VodClient};
 use crate::clouds::huawei::{ApiError, ClientConfig};
 use crate::core::clients::ClientPool;
-use crate::core::managed::{Connector, External, FieldDrift, Look, Observation, Progress, Purpose};
+use crate::core::managed::{
+    Connector, Deleted, External, FieldDrift, Look, Observation, OwnershipState, Progress, Purpose,
+};
 use crate::core::metrics::Metrics;
 use crate::core::{ReconcileError, UpstreamSettings};
 
@@ -42,6 +44,48 @@ pub struct VodConnector {
 
 pub struct VodExternal {
     client: Arc<VodClient>,
+    /// The asset's task ids as this round's look listed them: a create intent records them, so
+    /// that a task that appears later is told from every task that existed before.
+    listed: std::sync::Mutex<Option<Vec<String>>>,
+}
+
+/// `Ownership::key` of a task this object started: `task:<id>`, the id the create answered.
+const TASK_KEY: &str = "task:";
+/// `Ownership::key` of the one task with the spec's settings that appeared after a create whose
+/// answer was lost: `found:<id>`. Most likely this object's, so it is followed and covered from
+/// (the cover is of the asset this object holds, from a task with the same settings), but it
+/// cannot be proven this object's, so it is never deleted with the object.
+const FOUND_KEY: &str = "found:";
+/// `Ownership::key` of a create intent: `before:<id>,<id>...`, the tasks that existed before it.
+const BEFORE_KEY: &str = "before:";
+
+/// What the proven ownership record says of this object's own task.
+enum OwnTask<'a> {
+    /// Its id, and how it is known (`TASK_KEY` or `FOUND_KEY`).
+    Id(&'static str, &'a str),
+    /// Started after these tasks (a create whose answer may have been lost).
+    After(Vec<&'a str>),
+    /// No proven record of a task of its own.
+    Unknown,
+}
+
+fn own_task(status: &VodAssetSnapshotStatus) -> OwnTask<'_> {
+    let key = status
+        .managed
+        .ownership
+        .as_ref()
+        .and_then(|o| o.key.as_deref());
+    match key {
+        Some(k) if k.starts_with(TASK_KEY) => OwnTask::Id(TASK_KEY, &k[TASK_KEY.len()..]),
+        Some(k) if k.starts_with(FOUND_KEY) => OwnTask::Id(FOUND_KEY, &k[FOUND_KEY.len()..]),
+        Some(k) if k.starts_with(BEFORE_KEY) => OwnTask::After(
+            k[BEFORE_KEY.len()..]
+                .split(',')
+                .filter(|t| !t.is_empty())
+                .collect(),
+        ),
+        _ => OwnTask::Unknown,
+    }
 }
 
 /// What observe found: the asset, the task, and (once it has finished) its snapshots.
@@ -58,6 +102,10 @@ pub struct Seen {
     applied: Option<VodAtProvider>,
     /// The snapshot spec.cover names, once the snapshots are known.
     cover: Option<Snapshot>,
+    /// The snapshots and cover are as status recorded them, not as read this round.
+    recorded: bool,
+    /// How the task is known to be this object's (`TASK_KEY`, `FOUND_KEY`), if it is.
+    proof: Option<&'static str>,
 }
 
 #[async_trait::async_trait]
@@ -84,7 +132,10 @@ impl Connector<VodAssetSnapshot> for VodConnector {
                 .with_observer(self.pool.observer());
             Ok(Arc::new(VodClient::new(gateway)))
         })?;
-        Ok(VodExternal { client })
+        Ok(VodExternal {
+            client,
+            listed: Default::default(),
+        })
     }
 
     fn evict_idle(&self, idle: Duration) {
@@ -167,24 +218,62 @@ impl External<VodAssetSnapshot> for VodExternal {
                 ),
             });
         };
-        // The task status records is ours; otherwise the newest one with the spec's settings
-        // (someone else's, or a create of ours whose answer was lost).
-        // A followed task (spec.taskId) is named by the spec itself.
-        let recorded = status
+        // This object's own task is the one its proven ownership record names (a tenant can
+        // write status, but not a record the operator's key proves). After a create whose answer
+        // was lost, it is the one task with the spec's settings that did not exist before the
+        // create. A followed task (spec.taskId) is named by the spec itself. Without either, the
+        // newest task with the spec's settings is someone else's, for the core's adoption rules.
+        let own = own_task(status);
+        let legacy = status
             .at_provider
             .as_ref()
             .and_then(|a| a.task_id.clone())
-            .or_else(|| obj.spec.task_id.clone());
+            .filter(|_| {
+                // A release before task ids were recorded: its proven record names no task.
+                matches!(own, OwnTask::Unknown)
+                    && status
+                        .managed
+                        .ownership
+                        .as_ref()
+                        .is_some_and(|o| o.state != OwnershipState::Creating)
+            });
+        let recorded = match &own {
+            OwnTask::Id(_, id) => Some(id.to_string()),
+            _ => obj.spec.task_id.clone().or(legacy),
+        };
         let want = obj.spec.thumbnail.as_ref().map(thumbnail_para);
         let tasks = self.client.list_tasks(asset_id).await?;
-        let task = match (&recorded, &want) {
-            (Some(id), _) => tasks.iter().find(|t| &t.task_id == id),
-            (None, Some(want)) => tasks.iter().rev().find(|t| {
+        *self.listed.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(tasks.iter().map(|t| t.task_id.clone()).collect());
+        let alike = |t: &&ThumbnailTask| {
+            want.as_ref().is_some_and(|w| {
                 t.thumbnail_para
                     .as_ref()
-                    .is_some_and(|p| same_settings(want, p))
-            }),
-            (None, None) => None,
+                    .is_some_and(|p| same_settings(w, p))
+            })
+        };
+        let task = match (&recorded, &own) {
+            (Some(id), _) => tasks.iter().find(|t| &t.task_id == id),
+            (None, OwnTask::After(before)) => {
+                let new: Vec<&ThumbnailTask> = tasks
+                    .iter()
+                    .filter(alike)
+                    .filter(|t| !before.contains(&t.task_id.as_str()))
+                    .collect();
+                if new.len() > 1 {
+                    let ids: Vec<&str> = new.iter().map(|t| t.task_id.as_str()).collect();
+                    return Ok(Observation::Unavailable {
+                        reason: reason::TASK_AMBIGUOUS,
+                        message: format!(
+                            "after a create whose answer was lost, {} tasks with this object's settings were started on asset {asset_id} ({}); none is taken as this object's, covered from or deleted: set spec.taskId to follow one",
+                            new.len(),
+                            ids.join(", ")
+                        ),
+                    });
+                }
+                new.first().copied()
+            }
+            (None, _) => tasks.iter().rev().find(alike),
         };
         let Some(task) = task else {
             if let Some(id) = &obj.spec.task_id {
@@ -194,6 +283,13 @@ impl External<VodAssetSnapshot> for VodExternal {
                 });
             }
             return Ok(Observation::Absent);
+        };
+        let proof = match &own {
+            OwnTask::Id(how, _) => Some(*how),
+            OwnTask::After(_) if obj.spec.task_id.is_none() => Some(FOUND_KEY),
+            // A record from before task ids were recorded: most likely its own, never proven.
+            OwnTask::Unknown if recorded.is_some() && obj.spec.task_id.is_none() => Some(FOUND_KEY),
+            _ => None,
         };
         let applied = status
             .at_provider
@@ -233,6 +329,8 @@ impl External<VodAssetSnapshot> for VodExternal {
                 count: 0,
                 applied,
                 cover: None,
+                recorded: false,
+                proof,
             }));
         }
         // A finished task's results never change. With the spec as it was when they were
@@ -265,6 +363,8 @@ impl External<VodAssetSnapshot> for VodExternal {
                     url,
                 }),
                 applied: Some(known.clone()),
+                recorded: true,
+                proof,
             }));
         }
         // A running task has no results to read yet.
@@ -306,6 +406,8 @@ impl External<VodAssetSnapshot> for VodExternal {
             snapshots,
             applied,
             cover,
+            recorded: false,
+            proof,
         }))
     }
 
@@ -332,6 +434,8 @@ impl External<VodAssetSnapshot> for VodExternal {
             count: 0,
             applied: None,
             cover: None,
+            recorded: false,
+            proof: Some(TASK_KEY),
         })
     }
 
@@ -372,8 +476,25 @@ impl External<VodAssetSnapshot> for VodExternal {
     /// Sets the cover, then reads back the URL the asset reports for it, so that a later
     /// change by someone else can be told from this one.
     async fn update(&self, obj: &VodAssetSnapshot, seen: &Seen) -> Result<Seen, ApiError> {
-        let Some(want) = &seen.cover else {
+        let Some(picked) = &seen.cover else {
             return Err(ApiError::Config("no cover to set".into()));
+        };
+        // The URL alone decides which asset's cover changes (the call takes no asset id), so it
+        // is written only as the task's results say now: a cover recorded in status (which a
+        // tenant can write) is checked against them first.
+        let fresh;
+        let want = match (&obj.spec.cover, seen.recorded) {
+            (Some(spec), true) => {
+                let details = self.client.thumbnail_details(&seen.task_id).await?;
+                fresh = pick_cover(spec, &details.snapshots).ok_or_else(|| {
+                    ApiError::Config(format!(
+                        "spec.cover names no snapshot of task {} of asset {}; no cover is set",
+                        seen.task_id, obj.spec.asset_id
+                    ))
+                })?;
+                &fresh
+            }
+            _ => picked,
         };
         self.client.set_cover(&want.url).await?;
         let asset = self
@@ -396,7 +517,9 @@ impl External<VodAssetSnapshot> for VodExternal {
             snapshots: seen.snapshots.clone(),
             count: seen.count,
             applied: Some(applied),
-            cover: seen.cover.clone(),
+            cover: Some(want.clone()),
+            recorded: false,
+            proof: seen.proof,
         })
     }
 
@@ -406,25 +529,32 @@ impl External<VodAssetSnapshot> for VodExternal {
         &self,
         obj: &VodAssetSnapshot,
         status: &VodAssetSnapshotStatus,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Deleted, ApiError> {
         // A followed task is someone else's: never deleted by this object.
-        let Some(thumbnail) = &obj.spec.thumbnail else {
-            return Ok(());
-        };
-        let task_id = match status.at_provider.as_ref().and_then(|a| a.task_id.clone()) {
-            Some(t) => t,
-            None => {
-                let want = thumbnail_para(thumbnail);
-                let tasks = self.client.list_tasks(&obj.spec.asset_id).await?;
-                match tasks.into_iter().rev().find(|t| {
-                    t.thumbnail_para
-                        .as_ref()
-                        .is_some_and(|p| same_settings(&want, p))
-                }) {
-                    Some(t) => t.task_id,
-                    None => return Ok(()),
-                }
+        if obj.spec.thumbnail.is_none() {
+            return Ok(Deleted::Gone);
+        }
+        // Only a task the create answered with, as the proven record names it.
+        let task_id = match own_task(status) {
+            OwnTask::Id(how, id) if how == TASK_KEY => id.to_string(),
+            OwnTask::Id(_, id) => {
+                return Ok(Deleted::Kept(format!(
+                    "snapshot task {id} appeared after a create whose answer was lost, so it cannot be proven this object's; delete it by hand if it is"
+                )));
             }
+            OwnTask::After(_) => {
+                return Ok(Deleted::Kept(
+                    "the create's answer was lost and no task of it was confirmed; any task it started is left".into(),
+                ));
+            }
+            OwnTask::Unknown => match status.at_provider.as_ref().and_then(|a| a.task_id.clone()) {
+                Some(id) => {
+                    return Ok(Deleted::Kept(format!(
+                        "snapshot task {id} was recorded by an earlier release without proof that this object started it; delete it by hand if it is"
+                    )));
+                }
+                None => return Ok(Deleted::Gone),
+            },
         };
         let results = self
             .client
@@ -439,7 +569,7 @@ impl External<VodAssetSnapshot> for VodExternal {
                 request_id: None,
                 retry_after: None,
             }),
-            _ => Ok(()),
+            _ => Ok(Deleted::Gone),
         }
     }
 
@@ -472,6 +602,22 @@ impl External<VodAssetSnapshot> for VodExternal {
             asset_cover_url: applied.asset_cover_url,
             failure: seen.failed.clone(),
         }
+    }
+
+    /// The task's id, and how it is known to be this object's (see `own_task`).
+    fn tag(&self, seen: &Seen) -> Option<String> {
+        seen.proof.map(|how| format!("{how}{}", seen.task_id))
+    }
+
+    /// The tasks the asset had when this round looked: a task that appears later and has the
+    /// spec's settings is this object's create landing, whatever else existed.
+    fn intent(&self, obj: &VodAssetSnapshot) -> Option<String> {
+        obj.spec.thumbnail.as_ref()?;
+        let listed = self.listed.lock().unwrap_or_else(|p| p.into_inner());
+        Some(format!(
+            "{BEFORE_KEY}{}",
+            listed.as_deref().unwrap_or_default().join(",")
+        ))
     }
 
     fn progress(&self, seen: &Seen) -> Progress {

@@ -28,6 +28,9 @@ pub mod reason {
     pub const TASK_NOT_FOUND: &str = "TaskNotFound";
     /// The snapshot task failed (`THUMBNAIL_FAILED`): terminal, with VOD's `exec_desc`.
     pub const SNAPSHOT_FAILED: &str = "SnapshotFailed";
+    /// After a create whose answer was lost, more than one task with this object's settings
+    /// was started on the asset: none is taken as this object's (retried; spec.taskId settles it).
+    pub const TASK_AMBIGUOUS: &str = "TaskAmbiguous";
 }
 
 impl Managed for VodAssetSnapshot {
