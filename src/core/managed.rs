@@ -218,6 +218,12 @@ pub trait Connector<K: Managed>: Send + Sync + 'static {
 
     /// Drops the clients nobody used within `idle`.
     fn evict_idle(&self, idle: Duration);
+
+    /// Removes what the kind wrote into Kubernetes for the object (a results ConfigMap), as the
+    /// object is deleted; upstream is cleanup's business.
+    async fn release(&self, _kube: &kube::Client, _obj: &K) -> Result<(), kube::Error> {
+        Ok(())
+    }
 }
 
 /// One object's upstream, as the core sees it.

@@ -395,6 +395,12 @@ async fn failure_report<K: Managed>(
 async fn cleanup<K: Managed>(obj: &K, ctx: &Context<K>) -> Result<Action, ReconcileError> {
     let (what, identity) = (obj.describe(), obj.identity());
     let policies = obj.policies();
+    // What the kind wrote into Kubernetes goes with the object; a failure is said, never waited
+    // on (the objects carry an ownerReference, so a garbage collector removes them too).
+    if let Err(e) = ctx.connector.release(&ctx.kube, obj).await {
+        let note = format!("could not delete what this object wrote into Kubernetes: {e}");
+        event(ctx, obj, true, "ReleaseFailed", "Delete", note).await;
+    }
     let (mut current, unproven) = trusted_status(&ctx.key, obj);
     if unproven.is_some() && policies.management == ManagementPolicy::Manage {
         let note = format!(

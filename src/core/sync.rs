@@ -336,7 +336,7 @@ impl<K: Managed> Round<'_, K> {
             }
             // A record of what this object created learns the upstream object's own id once it
             // is known (a record from before ids were recorded, a create answered without one).
-            (Some(o), _) if o.state == OwnershipState::Created && external.tag(seen).is_some() => {
+            (Some(o), _) if o.state != OwnershipState::Creating && external.tag(seen).is_some() => {
                 Ownership {
                     key: external.tag(seen),
                     ..o
@@ -405,7 +405,11 @@ impl<K: Managed> Round<'_, K> {
             let refused = self.already_exists(current, at, drift).await;
             return Ok(Whose::Refused(Box::new(refused)));
         }
-        let adopted = self.record(OwnershipState::Adopted, Time(jiff::Timestamp::now()), None);
+        let adopted = self.record(
+            OwnershipState::Adopted,
+            Time(jiff::Timestamp::now()),
+            external.tag(seen),
+        );
         if let Err(refused) = self.claim(current, &adopted).await {
             return Ok(Whose::Refused(Box::new(refused)));
         }

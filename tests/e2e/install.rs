@@ -102,11 +102,11 @@ pub async fn chart_lint_template_and_schema(shared: Arc<Shared>) {
         "a Role per watched namespace, the leader-election Role and the ownership key's Role"
     );
     // The only ClusterRoles are the aggregated ones for people (edit, view) and the Secrets
-    // reader namespaces bind (bound here in each watched namespace); the operator's own rights
-    // are Roles in the watched namespaces.
+    // reader and results writer namespaces bind (bound here in each watched namespace); the
+    // operator's own rights are Roles in the watched namespaces.
     assert_eq!(
         k.iter().filter(|x| *x == "ClusterRole").count(),
-        3,
+        4,
         "watching listed namespaces needs no ClusterRole of the operator's"
     );
     assert!(

@@ -115,6 +115,7 @@ fn main() -> std::process::ExitCode {
         vod::a_task_someone_else_starts_after_a_refusal_is_left_alone,
         vod::a_lost_create_never_deletes_the_task_it_finds,
         vod::a_forged_cover_url_changes_no_asset,
+        vod::every_result_is_readable_from_configmaps,
         mps::job_submitted_and_succeeds,
         mps::failed_job_is_terminal,
         mps::crash_after_submit_submits_no_second_job,

@@ -889,3 +889,101 @@ pub async fn a_forged_cover_url_changes_no_asset(shared: Arc<Shared>) {
     let mine = s.vod.store.asset(PROJECT, ASSET).expect("asset");
     assert_eq!(mine.cover_source.as_deref(), Some(ours.as_str()));
 }
+
+/// A task of 20,480 snapshots: status keeps the first 20 and the count, and the whole list is
+/// readable from the ConfigMaps the spec names (split at 900 KiB), which the operator deletes
+/// with the object; a ConfigMap it did not create is never overwritten.
+pub async fn every_result_is_readable_from_configmaps(shared: Arc<Shared>) {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let s = scenario(shared, "vod-results").await;
+    s.vod
+        .store
+        .put_asset(PROJECT, ASSET, AssetState::Published, 20_480);
+    s.vod
+        .store
+        .put_asset(PROJECT, OTHER, AssetState::Published, 60);
+    let mut big = spec(ASSET);
+    big["thumbnail"] = serde_json::json!({"type": "time", "time": 1});
+    big["resultsConfigMap"] = serde_json::json!("shots-results");
+    s.create_vod("shots", big).await;
+    let o: VodAssetSnapshot = s
+        .wait_kind("shots", "Ready", "True", Some("Available"))
+        .await;
+    let at = at(&o);
+    assert_eq!(at.snapshot_count, 20_480);
+    assert_eq!(at.snapshots.len(), 20, "status stays bounded");
+    let names = at.results_config_maps.clone();
+    assert!(names.len() >= 2, "split: {names:?}");
+    for (i, name) in names.iter().enumerate() {
+        let want = match i {
+            0 => "shots-results".to_string(),
+            i => format!("shots-results-{}", i + 1),
+        };
+        assert_eq!(name, &want);
+    }
+    let cms: kube::Api<ConfigMap> = kube::Api::namespaced(s.client.clone(), &s.ns);
+    let mut lines = Vec::new();
+    for name in &at.results_config_maps {
+        let cm = cms.get(name).await.expect("results ConfigMap");
+        let text = cm
+            .data
+            .as_ref()
+            .and_then(|d| d.get("snapshots.tsv"))
+            .cloned()
+            .unwrap_or_default();
+        assert!(text.len() <= 900 * 1024, "{name}: {} bytes", text.len());
+        assert_eq!(
+            cm.metadata
+                .owner_references
+                .as_ref()
+                .map(|r| r[0].uid.clone()),
+            o.metadata.uid.clone(),
+            "{name} is owned by the object"
+        );
+        lines.extend(text.lines().map(str::to_string));
+    }
+    assert_eq!(lines.len(), 20_480, "every snapshot, once");
+    assert!(lines[0].starts_with("0\t") && lines[20_479].starts_with("20479\t"));
+
+    // A ConfigMap somebody else made is never overwritten.
+    let mut theirs = ConfigMap::default();
+    theirs.metadata.name = Some("taken".into());
+    theirs.data = Some([("keep".to_string(), "me".to_string())].into());
+    cms.create(&Default::default(), &theirs)
+        .await
+        .expect("their ConfigMap");
+    let mut other = spec(OTHER);
+    other["resultsConfigMap"] = serde_json::json!("taken");
+    s.create_vod("other", other).await;
+    s.wait_kind::<VodAssetSnapshot>("other", "Ready", "False", Some("ResultsConfigMapTaken"))
+        .await;
+    let still = cms.get("taken").await.expect("their ConfigMap");
+    assert_eq!(still.data, theirs.data);
+    assert!(still.metadata.owner_references.is_none());
+
+    // The operator deletes its own ConfigMaps with the object (no garbage collector here), and
+    // leaves theirs.
+    for name in ["shots", "other"] {
+        s.vod_api()
+            .delete(name, &Default::default())
+            .await
+            .expect("delete");
+    }
+    eventually("the results ConfigMaps to go", || async {
+        for name in &names {
+            cms.get_opt(name).await.ok()?.is_none().then_some(())?;
+        }
+        Some(())
+    })
+    .await;
+    eventually("the objects to go", || async {
+        s.vod_api()
+            .get_opt("other")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(cms.get_opt("taken").await.expect("get").is_some());
+}

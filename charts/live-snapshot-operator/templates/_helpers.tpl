@@ -57,3 +57,8 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- define "lso.secretsClusterRole" -}}
 {{- .Values.secrets.clusterRoleName | default (printf "%s-secrets" (include "lso.fullname" .)) -}}
 {{- end -}}
+
+{{/* The ClusterRole a namespace binds to let the operator write results ConfigMaps there. */}}
+{{- define "lso.resultsClusterRole" -}}
+{{- printf "%s-results" (include "lso.fullname" .) -}}
+{{- end -}}

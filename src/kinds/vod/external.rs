@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use kube::Resource;
 
-use super::reason;
 use super::resource::{
     LISTED_SNAPSHOTS, SnapshotRef, ThumbnailSpec, VodAssetSnapshot, VodAssetSnapshotStatus,
     VodAtProvider,
 };
+use super::{reason, results};
 use crate::clouds::huawei::error::Operation;
 use crate::clouds::huawei::gateway::Gateway;
 use crate::clouds::huawei::vod::{AssetDetail, Snapshot, ThumbnailPara, ThumbnailTask, VodClient};
@@ -44,6 +44,8 @@ pub struct VodConnector {
 
 pub struct VodExternal {
     client: Arc<VodClient>,
+    /// Writes the results' ConfigMaps (spec.resultsConfigMap).
+    kube: kube::Client,
     /// The asset's task ids as this round's look listed them: a create intent records them, so
     /// that a task that appears later is told from every task that existed before.
     listed: std::sync::Mutex<Option<Vec<String>>>,
@@ -106,6 +108,8 @@ pub struct Seen {
     recorded: bool,
     /// How the task is known to be this object's (`TASK_KEY`, `FOUND_KEY`), if it is.
     proof: Option<&'static str>,
+    /// The ConfigMaps holding every result (spec.resultsConfigMap).
+    results: Vec<String>,
 }
 
 #[async_trait::async_trait]
@@ -120,7 +124,7 @@ impl Connector<VodAssetSnapshot> for VodConnector {
 
     async fn connect(
         &self,
-        _kube: &kube::Client,
+        kube: &kube::Client,
         _obj: &VodAssetSnapshot,
         config: &ClientConfig,
         _purpose: Purpose,
@@ -134,12 +138,22 @@ impl Connector<VodAssetSnapshot> for VodConnector {
         })?;
         Ok(VodExternal {
             client,
+            kube: kube.clone(),
             listed: Default::default(),
         })
     }
 
     fn evict_idle(&self, idle: Duration) {
         self.pool.evict_idle(idle);
+    }
+
+    /// The results' ConfigMaps go with the object, whatever its deletion policy.
+    async fn release(
+        &self,
+        kube: &kube::Client,
+        obj: &VodAssetSnapshot,
+    ) -> Result<(), kube::Error> {
+        results::remove(kube, obj).await
     }
 }
 
@@ -237,6 +251,7 @@ impl External<VodAssetSnapshot> for VodExternal {
                         .as_ref()
                         .is_some_and(|o| o.state != OwnershipState::Creating)
             });
+        let from_earlier_release = legacy.is_some();
         let recorded = match &own {
             OwnTask::Id(_, id) => Some(id.to_string()),
             _ => obj.spec.task_id.clone().or(legacy),
@@ -285,11 +300,15 @@ impl External<VodAssetSnapshot> for VodExternal {
             return Ok(Observation::Absent);
         };
         let proof = match &own {
+            // A followed task is never this object's.
+            _ if obj.spec.task_id.is_some() => None,
             OwnTask::Id(how, _) => Some(*how),
-            OwnTask::After(_) if obj.spec.task_id.is_none() => Some(FOUND_KEY),
-            // A record from before task ids were recorded: most likely its own, never proven.
-            OwnTask::Unknown if recorded.is_some() && obj.spec.task_id.is_none() => Some(FOUND_KEY),
-            _ => None,
+            OwnTask::After(_) => Some(FOUND_KEY),
+            // A release before task ids were recorded: most likely its own, never proven.
+            OwnTask::Unknown if from_earlier_release => Some(FOUND_KEY),
+            // Someone else's task, found by its settings: this object's only if the core adopts
+            // it (spec.adoptionPolicy), and then the user chose to let it be deleted.
+            OwnTask::Unknown => Some(TASK_KEY),
         };
         let applied = status
             .at_provider
@@ -331,6 +350,7 @@ impl External<VodAssetSnapshot> for VodExternal {
                 cover: None,
                 recorded: false,
                 proof,
+                results: Vec::new(),
             }));
         }
         // A finished task's results never change. With the spec as it was when they were
@@ -342,6 +362,7 @@ impl External<VodAssetSnapshot> for VodExternal {
                 && a.task_state.as_deref() == Some(FINISHED)
                 && obj.meta().generation == status.managed.observed_generation
                 && (obj.spec.cover.is_none() || a.cover_url.is_some())
+                && (obj.spec.results_config_map.is_none() || !a.results_config_maps.is_empty())
         });
         if let Some(known) = recorded {
             return Ok(Observation::Present(Seen {
@@ -365,6 +386,7 @@ impl External<VodAssetSnapshot> for VodExternal {
                 applied: Some(known.clone()),
                 recorded: true,
                 proof,
+                results: known.results_config_maps.clone(),
             }));
         }
         // A running task has no results to read yet.
@@ -397,6 +419,24 @@ impl External<VodAssetSnapshot> for VodExternal {
             },
             _ => None,
         };
+        let results = match &obj.spec.results_config_map {
+            Some(name) if finished => {
+                match results::publish(&self.kube, obj, name, &task.task_id, &snapshots).await {
+                    Ok(names) => names,
+                    Err(e) => {
+                        let reason = match e {
+                            results::PublishError::Taken { .. } => reason::RESULTS_CONFIGMAP_TAKEN,
+                            _ => reason::RESULTS_NOT_WRITTEN,
+                        };
+                        return Ok(Observation::Unavailable {
+                            reason,
+                            message: e.to_string(),
+                        });
+                    }
+                }
+            }
+            _ => Vec::new(),
+        };
         Ok(Observation::Present(Seen {
             asset,
             task_id: task.task_id.clone(),
@@ -408,6 +448,7 @@ impl External<VodAssetSnapshot> for VodExternal {
             cover,
             recorded: false,
             proof,
+            results,
         }))
     }
 
@@ -436,6 +477,7 @@ impl External<VodAssetSnapshot> for VodExternal {
             cover: None,
             recorded: false,
             proof: Some(TASK_KEY),
+            results: Vec::new(),
         })
     }
 
@@ -520,6 +562,7 @@ impl External<VodAssetSnapshot> for VodExternal {
             cover: Some(want.clone()),
             recorded: false,
             proof: seen.proof,
+            results: seen.results.clone(),
         })
     }
 
@@ -601,6 +644,7 @@ impl External<VodAssetSnapshot> for VodExternal {
             cover_offset: applied.cover_offset,
             asset_cover_url: applied.asset_cover_url,
             failure: seen.failed.clone(),
+            results_config_maps: seen.results.clone(),
         }
     }
 

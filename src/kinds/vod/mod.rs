@@ -4,6 +4,7 @@
 
 pub mod external;
 pub mod resource;
+pub mod results;
 
 use crate::clouds::Service;
 use crate::clouds::huawei::ApiError;
@@ -31,6 +32,10 @@ pub mod reason {
     /// After a create whose answer was lost, more than one task with this object's settings
     /// was started on the asset: none is taken as this object's (retried; spec.taskId settles it).
     pub const TASK_AMBIGUOUS: &str = "TaskAmbiguous";
+    /// spec.resultsConfigMap names a ConfigMap this object did not create (never overwritten).
+    pub const RESULTS_CONFIGMAP_TAKEN: &str = "ResultsConfigMapTaken";
+    /// The namespace has not let the operator write ConfigMaps, or a write failed; retried.
+    pub const RESULTS_NOT_WRITTEN: &str = "ResultsNotWritten";
 }
 
 impl Managed for VodAssetSnapshot {

@@ -112,6 +112,16 @@ pub struct VodAssetSnapshotSpec {
     /// securityToken. The operator's default credentials are used when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret_ref: Option<SecretRef>,
+
+    /// Write every snapshot of the task (status lists only the first 20) into ConfigMaps of
+    /// this namespace, for a downstream Job to read: this name, then NAME-2, NAME-3... when the
+    /// list passes 900 KiB, each with snapshots.tsv (offset TAB url per line, in time order).
+    /// They are owned by this object and deleted with it; a ConfigMap of that name that this
+    /// object did not create is never overwritten.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 240))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')").message("resultsConfigMap must be a ConfigMap name: lower-case letters, digits, '-' and '.'"))]
+    pub results_config_map: Option<String>,
 }
 
 /// The `thumbnail` settings of a snapshot task (CreateAssetProcessTask).
@@ -261,6 +271,9 @@ pub struct VodAtProvider {
     /// Why the task failed, as VOD's exec_desc said (task state Failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// The ConfigMaps holding every snapshot of the task (spec.resultsConfigMap), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub results_config_maps: Vec<String>,
 }
 
 /// One snapshot.
