@@ -18,10 +18,13 @@ trap 'rm -f "$log" "$env_file" "$tools_log"' EXIT
 #   - etcd, kube-apiserver, kube-controller-manager, kubectl, helm and the official Python
 #     SDKs (scripts/setup-tools.sh);
 #   - promtool (the alerts are checked and unit-tested), kstatus (objects read as Flux does),
-#     kubeconform (the generated JSON schemas).
+#     kubeconform (the generated JSON schemas);
+#   - the previous release's operator and chart, for the upgrade test (a debug build of the
+#     commit in tests/e2e/previous-release, cached once built).
 (
   scripts/setup-tools.sh >"$env_file" && tests/monitoring/tools/build.sh >/dev/null &&
-    tests/e2e/kstatus/build.sh >/dev/null && scripts/tools/build.sh kubeconform >/dev/null
+    tests/e2e/kstatus/build.sh >/dev/null && scripts/tools/build.sh kubeconform >/dev/null &&
+    scripts/previous-release.sh >/dev/null
 ) 2>"$tools_log" &
 tools=$!
 # The operator image (release build, then buildah): the e2e suite runs it with podman.

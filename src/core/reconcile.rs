@@ -116,19 +116,18 @@ async fn apply<K: Managed>(
         write_status(ctx, obj, &mut current, &Report::paused()).await?;
         return Ok(ctx.resync.hold(obj, Action::await_change()));
     }
-    // A one-shot object that failed for good stays failed: no upstream call, no resubmit at a
-    // resync or after a restart, until the retry annotation takes a new value.
-    if K::one_shot() {
-        match retry_due(obj, &current) {
-            Some(request) => {
-                write_status(ctx, obj, &mut current, &Report::retrying(request)).await?;
-                ctx.claims.release(obj);
-            }
-            None if failed_for_good(obj, &current) => {
-                return Ok(ctx.resync.hold(obj, Action::await_change()));
-            }
-            None => {}
+    // An object that failed for good (a refused submit, a failed job or task) is retried when
+    // the retry annotation takes a new value, for every kind. A one-shot object stays failed
+    // otherwise: no upstream call, no resubmit at a resync or after a restart.
+    match retry_due(obj, &current) {
+        Some(request) => {
+            write_status(ctx, obj, &mut current, &Report::retrying(request)).await?;
+            ctx.claims.release(obj);
         }
+        None if K::one_shot() && failed_for_good(obj, &current) => {
+            return Ok(ctx.resync.hold(obj, Action::await_change()));
+        }
+        None => {}
     }
     let limit = ctx.settings.reconcile_timeout;
     // A sync that finds the cache behind the API server runs once more on the fresh object.

@@ -12,7 +12,7 @@ use crate::harness::{AK, PROJECT, SK, Scenario, Shared, eventually, spec};
 
 const CHART: &str = "charts/live-snapshot-operator";
 
-fn run(cmd: &mut std::process::Command) -> (bool, String) {
+pub fn run(cmd: &mut std::process::Command) -> (bool, String) {
     let out = cmd.output().expect("command runs");
     (
         out.status.success(),
@@ -206,8 +206,8 @@ pub async fn chart_lint_template_and_schema(shared: Arc<Shared>) {
     }
 }
 
-struct Proc {
-    child: tokio::process::Child,
+pub struct Proc {
+    pub child: tokio::process::Child,
     http: String,
     log: PathBuf,
     identity: &'static str,
@@ -226,7 +226,7 @@ impl Proc {
             .and_then(|l| l.rsplit(' ').next()?.parse().ok())
     }
 
-    fn signal(&self, sig: i32) {
+    pub fn signal(&self, sig: i32) {
         if let Some(pid) = self.child.id() {
             // SAFETY: kill(2) on our own child's pid.
             unsafe {
@@ -236,7 +236,21 @@ impl Proc {
     }
 }
 
-fn spawn_operator(
+pub fn spawn_operator(
+    s: &Scenario,
+    dir: &Path,
+    kubeconfig: &Path,
+    identity: &'static str,
+    lease_ns: &str,
+    extra: &[&str],
+) -> Proc {
+    let bin = Path::new(env!("CARGO_BIN_EXE_live-snapshot-operator"));
+    spawn_binary(bin, s, dir, kubeconfig, identity, lease_ns, extra)
+}
+
+/// `spawn_operator` with another build of the operator (the previous release).
+pub fn spawn_binary(
+    bin: &Path,
     s: &Scenario,
     dir: &Path,
     kubeconfig: &Path,
@@ -251,7 +265,7 @@ fn spawn_operator(
         .port();
     let log = dir.join(format!("{identity}.log"));
     let file = std::fs::File::create(&log).unwrap();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_live-snapshot-operator"))
+    let child = tokio::process::Command::new(bin)
         .args([
             "run",
             "--endpoint",
@@ -540,7 +554,7 @@ pub async fn helm_install_rbac_leader_failover_and_metrics(shared: Arc<Shared>) 
 }
 
 /// A kubeconfig that acts as ServiceAccount `sa` of `namespace` (a token, as the pod has it).
-fn service_account_kubeconfig(
+pub fn service_account_kubeconfig(
     cp: &lso_sim::devenv::ControlPlane,
     dir: &Path,
     namespace: &str,

@@ -17,6 +17,7 @@ mod observability;
 mod product;
 mod reconcile;
 mod safety;
+mod upgrade;
 mod vod;
 
 use std::io::Write;
@@ -61,6 +62,7 @@ fn main() -> std::process::ExitCode {
         install::chart_lint_template_and_schema,
         install::helm_install_rbac_leader_failover_and_metrics,
         install::secrets_only_where_a_namespace_grants_them,
+        upgrade::upgrade_from_the_previous_release_writes_nothing,
         distribution::cli_is_a_kubectl_plugin_with_completions_and_version,
         distribution::chart_packages_with_overrides_and_aggregated_roles,
         image::image_builds_reproducibly_and_runs_as_the_chart_runs_it,
@@ -116,6 +118,7 @@ fn main() -> std::process::ExitCode {
         vod::a_lost_create_never_deletes_the_task_it_finds,
         vod::a_forged_cover_url_changes_no_asset,
         vod::every_result_is_readable_from_configmaps,
+        vod::a_failed_task_runs_again_when_retried,
         mps::job_submitted_and_succeeds,
         mps::failed_job_is_terminal,
         mps::crash_after_submit_submits_no_second_job,

@@ -987,3 +987,41 @@ pub async fn every_result_is_readable_from_configmaps(shared: Arc<Shared>) {
     .await;
     assert!(cms.get_opt("taken").await.expect("get").is_some());
 }
+
+/// The core's one retry rule: a failed task stays failed until the retry annotation takes a new
+/// value; then a new task is started (the failed one, which has no snapshots, is nobody's to
+/// adopt) and the cover is set from it.
+pub async fn a_failed_task_runs_again_when_retried(shared: Arc<Shared>) {
+    let s = scenario(shared, "vod-retry").await;
+    s.vod
+        .store
+        .put_asset(PROJECT, ASSET, AssetState::Published, 60);
+    s.vod
+        .store
+        .fail_tasks(ASSET, Some("transient storage error"));
+    s.create_vod("shots", spec(ASSET)).await;
+    s.wait_kind::<VodAssetSnapshot>("shots", "Ready", "False", Some("SnapshotFailed"))
+        .await;
+    s.vod.store.fail_tasks(ASSET, None);
+    let (ok, out) = s.kubectl(&[
+        "annotate",
+        "vas",
+        "shots",
+        "live.snapshot.dev/retry-requested-at=first",
+    ]);
+    assert!(ok, "{out}");
+    let o: VodAssetSnapshot = s
+        .wait_kind("shots", "Ready", "True", Some("Available"))
+        .await;
+    assert_eq!(s.vod_calls("create_task"), 2, "one new task");
+    let asset = s.vod.store.asset(PROJECT, ASSET).expect("asset");
+    assert_eq!(asset.tasks.len(), 2);
+    assert_eq!(at(&o).task_id.as_deref(), Some(asset.tasks[1].id.as_str()));
+    assert_eq!(crate::harness::condition(&o, "Failed").status, "False");
+    assert_eq!(
+        o.status
+            .as_ref()
+            .and_then(|st| st.managed.last_handled_retry_at.clone()),
+        Some("first".to_string())
+    );
+}

@@ -157,6 +157,13 @@ impl Connector<VodAssetSnapshot> for VodConnector {
     }
 }
 
+/// Whether `task` is the asset's newest and the asset says its snapshots failed (VOD keeps the
+/// state per asset, for the newest task).
+fn failed_newest(asset: &AssetDetail, tasks: &[ThumbnailTask], task: &ThumbnailTask) -> bool {
+    tasks.last().is_some_and(|t| t.task_id == task.task_id)
+        && asset.thumbnail_status.as_deref() == Some(THUMBNAIL_FAILED)
+}
+
 /// The `thumbnail` object the spec asks for, with the service's defaults filled in.
 pub fn thumbnail_para(spec: &ThumbnailSpec) -> ThumbnailPara {
     use super::resource::ThumbnailType::*;
@@ -288,7 +295,12 @@ impl External<VodAssetSnapshot> for VodExternal {
                 }
                 new.first().copied()
             }
-            (None, _) => tasks.iter().rev().find(alike),
+            // A failed task is nobody's to adopt: after a retry, a new one is started.
+            (None, _) => tasks
+                .iter()
+                .rev()
+                .filter(alike)
+                .find(|t| !failed_newest(&asset, &tasks, t)),
         };
         let Some(task) = task else {
             if let Some(id) = &obj.spec.task_id {
