@@ -682,7 +682,7 @@ impl External<VodAssetSnapshot> for VodExternal {
                 ready: false,
                 reason: reason::SNAPSHOT_FAILED,
                 message: format!(
-                    "snapshot task {} failed on asset {}: {why}; create a new object to run it again",
+                    "snapshot task {} failed on asset {}: {why}; set the annotation live.snapshot.dev/retry-requested-at to a new value to start a new task",
                     seen.task_id, seen.asset.asset_id
                 ),
             };
