@@ -119,6 +119,7 @@ fn main() -> std::process::ExitCode {
         vod::a_forged_cover_url_changes_no_asset,
         vod::every_result_is_readable_from_configmaps,
         vod::a_failed_task_runs_again_when_retried,
+        vod::followers_of_one_asset_share_their_reads,
         mps::job_submitted_and_succeeds,
         mps::failed_job_is_terminal,
         mps::crash_after_submit_submits_no_second_job,

@@ -1025,3 +1025,71 @@ pub async fn a_failed_task_runs_again_when_retried(shared: Arc<Shared>) {
         Some("first".to_string())
     );
 }
+
+/// Successful VodAssetSnapshot reconciles of the in-process operator.
+fn vod_reconciles(s: &Scenario) -> f64 {
+    s.metrics()
+        .encode()
+        .lines()
+        .find(|l| {
+            l.starts_with(
+                "live_snapshot_operator_reconciles_total{kind=\"VodAssetSnapshot\",result=\"success\"}",
+            )
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Many objects reading the results of tasks of one asset (spec.taskId, Observe) resync in one
+/// slot and share one read of the asset and its task list per window, instead of two calls each.
+pub async fn followers_of_one_asset_share_their_reads(shared: Arc<Shared>) {
+    let mut s = Scenario::new(shared, "vod-shared").await;
+    s.vod.store.set_task_delay(Duration::from_millis(200));
+    s.vod
+        .store
+        .put_asset(PROJECT, ASSET, AssetState::Published, 60);
+    let theirs = s
+        .vod
+        .store
+        .start_task(PROJECT, ASSET, same_settings())
+        .expect("task");
+    let settings = live_snapshot_operator::core::Settings {
+        resync: Duration::from_secs(2),
+        ..s.settings()
+    };
+    s.start_operator_with(s.client.clone(), settings, s.cloud());
+    const N: usize = 6;
+    for i in 0..N {
+        s.create_vod(
+            &format!("follower-{i}"),
+            // Readers of the task's results (one object per asset may set its cover).
+            serde_json::json!({"assetId": ASSET, "taskId": theirs, "managementPolicy": "Observe"}),
+        )
+        .await;
+    }
+    for i in 0..N {
+        s.wait_kind::<VodAssetSnapshot>(
+            &format!("follower-{i}"),
+            "Ready",
+            "True",
+            Some("Available"),
+        )
+        .await;
+    }
+    let reads = |s: &Scenario| s.vod_calls("show_asset") + s.vod_calls("list_tasks");
+    let (r0, c0) = (vod_reconciles(&s), reads(&s));
+    // Four resync rounds of every follower.
+    let r1 = eventually("four resync rounds", || async {
+        let r = vod_reconciles(&s);
+        (r - r0 >= (4 * N) as f64).then_some(r)
+    })
+    .await;
+    let calls = (reads(&s) - c0) as f64;
+    let reconciles = r1 - r0;
+    // Unshared, each reconcile reads the asset and its tasks: two calls each. Shared, at most
+    // half of that.
+    assert!(
+        calls <= reconciles,
+        "{calls} reads for {reconciles} reconciles: the followers did not share them"
+    );
+}

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use kube::Resource;
 
+use super::reads::SharedReads;
 use super::resource::{
     LISTED_SNAPSHOTS, SnapshotRef, ThumbnailSpec, VodAssetSnapshot, VodAssetSnapshotStatus,
     VodAtProvider,
@@ -39,11 +40,11 @@ const TASK_FAILED: &str = "Failed";
 const FINISHED: &str = "Finished";
 
 pub struct VodConnector {
-    pool: ClientPool<VodClient>,
+    pool: ClientPool<SharedReads>,
 }
 
 pub struct VodExternal {
-    client: Arc<VodClient>,
+    client: Arc<SharedReads>,
     /// Writes the results' ConfigMaps (spec.resultsConfigMap).
     kube: kube::Client,
     /// The asset's task ids as this round's look listed them: a create intent records them, so
@@ -134,7 +135,8 @@ impl Connector<VodAssetSnapshot> for VodConnector {
                 .with_limiter(self.pool.limiter())
                 .with_fence(self.pool.fence())
                 .with_observer(self.pool.observer());
-            Ok(Arc::new(VodClient::new(gateway)))
+            let window = self.pool.settings().coalesce_window;
+            Ok(Arc::new(SharedReads::new(VodClient::new(gateway), window)))
         })?;
         Ok(VodExternal {
             client,
@@ -231,7 +233,13 @@ impl External<VodAssetSnapshot> for VodExternal {
         look: Look,
     ) -> Result<Observation<Seen>, ApiError> {
         let asset_id = obj.spec.asset_id.as_str();
-        let Some(asset) = self.client.show_asset(asset_id).await? else {
+        // What a look may take from a read another object of the asset made (see `reads.rs`).
+        let (fresh, since) = match look {
+            Look::Fresh => (true, None),
+            Look::Since(t) => (false, Some(t)),
+            Look::Shared => (false, None),
+        };
+        let Some(asset) = self.client.show_asset(asset_id, fresh, since).await? else {
             return Ok(Observation::Unavailable {
                 reason: reason::ASSET_NOT_FOUND,
                 message: format!(
@@ -264,7 +272,7 @@ impl External<VodAssetSnapshot> for VodExternal {
             _ => obj.spec.task_id.clone().or(legacy),
         };
         let want = obj.spec.thumbnail.as_ref().map(thumbnail_para);
-        let tasks = self.client.list_tasks(asset_id).await?;
+        let tasks = self.client.list_tasks(asset_id, fresh, since).await?;
         *self.listed.lock().unwrap_or_else(|p| p.into_inner()) =
             Some(tasks.iter().map(|t| t.task_id.clone()).collect());
         let alike = |t: &&ThumbnailTask| {
@@ -471,10 +479,13 @@ impl External<VodAssetSnapshot> for VodExternal {
                 "a followed task (spec.taskId) is never started by the operator".into(),
             ));
         };
-        let task_id = self
+        let created = self
             .client
             .create_task(asset_id, &thumbnail_para(thumbnail))
-            .await?;
+            .await;
+        // Answered or not, the asset may have a new task: no look may take an older read.
+        self.client.forget(asset_id);
+        let task_id = created?;
         Ok(Seen {
             asset: AssetDetail {
                 asset_id: asset_id.into(),
@@ -551,9 +562,10 @@ impl External<VodAssetSnapshot> for VodExternal {
             _ => picked,
         };
         self.client.set_cover(&want.url).await?;
+        self.client.forget(&obj.spec.asset_id);
         let asset = self
             .client
-            .show_asset(&obj.spec.asset_id)
+            .show_asset(&obj.spec.asset_id, true, None)
             .await?
             .ok_or_else(|| ApiError::Decode {
                 operation: Operation::ShowAsset,
@@ -614,7 +626,9 @@ impl External<VodAssetSnapshot> for VodExternal {
         let results = self
             .client
             .delete_thumbnails(&obj.spec.asset_id, std::slice::from_ref(&task_id))
-            .await?;
+            .await;
+        self.client.forget(&obj.spec.asset_id);
+        let results = results?;
         match results.iter().find(|r| r.task_id == task_id) {
             Some(r) if r.status == "FAILED" => Err(ApiError::Status {
                 operation: Operation::DeleteThumbnails,

@@ -3,6 +3,7 @@
 //! one object manages it.
 
 pub mod external;
+pub mod reads;
 pub mod resource;
 pub mod results;
 
@@ -91,8 +92,17 @@ impl Managed for VodAssetSnapshot {
         &self.spec.asset_id
     }
 
-    fn resync_key(&self, _coalesced: bool) -> String {
-        kube::ResourceExt::uid(self).unwrap_or_else(|| kube::ResourceExt::name_any(self))
+    fn shares_resync(coalesced: bool) -> bool {
+        coalesced
+    }
+
+    /// An asset's objects share a slot, and so one read of the asset and its tasks.
+    fn resync_key(&self, coalesced: bool) -> String {
+        if coalesced {
+            self.spec.asset_id.clone()
+        } else {
+            kube::ResourceExt::uid(self).unwrap_or_else(|| kube::ResourceExt::name_any(self))
+        }
     }
 
     fn reason_for(err: &ApiError) -> Option<&'static str> {
