@@ -878,7 +878,7 @@ pub async fn a_forged_cover_url_changes_no_asset(shared: Arc<Shared>) {
     let touches = std::sync::atomic::AtomicU32::new(0);
     eventually("the moved cover to be corrected", || async {
         let n = touches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if n % 10 == 0 {
+        if n.is_multiple_of(10) {
             let touch = serde_json::json!({
                 "metadata": {"annotations": {"example.com/touched": n.to_string()}}
             });
