@@ -35,6 +35,12 @@ if [ "$profile" = test ]; then
   command -v podman >/dev/null || missing+=(podman)
   # Argo CD runs health checks in Lua 5.1; the e2e suite runs deploy/argocd/*.lua with it.
   command -v lua5.1 >/dev/null || missing+=(lua5.1)
+  # The one-node cluster: containerd with runc, the CNI plugins, a static C library for the
+  # pause program.
+  command -v containerd >/dev/null || missing+=(containerd)
+  command -v runc >/dev/null || missing+=(runc)
+  [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+  [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || [ -f /usr/lib/aarch64-linux-gnu/libc.a ] || missing+=(libc6-dev)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then

@@ -19,12 +19,13 @@ trap 'rm -f "$log" "$env_file" "$tools_log"' EXIT
 #     SDKs (scripts/setup-tools.sh);
 #   - promtool (the alerts are checked and unit-tested), kstatus (objects read as Flux does),
 #     kubeconform (the generated JSON schemas);
+#   - kubelet and kube-scheduler for the one-node cluster (tests/e2e/node/up.sh);
 #   - the previous release's operator and chart, for the upgrade test (a debug build of the
 #     commit in tests/e2e/previous-release, cached once built).
 (
   scripts/setup-tools.sh >"$env_file" && tests/monitoring/tools/build.sh >/dev/null &&
     tests/e2e/kstatus/build.sh >/dev/null && scripts/tools/build.sh kubeconform >/dev/null &&
-    scripts/previous-release.sh >/dev/null
+    tests/e2e/tools/build.sh kubelet kube-scheduler >/dev/null && scripts/previous-release.sh >/dev/null
 ) 2>"$tools_log" &
 tools=$!
 # The operator image (release build, then buildah): the e2e suite runs it with podman.

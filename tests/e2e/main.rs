@@ -13,6 +13,7 @@ mod image;
 mod install;
 mod lag;
 mod mps;
+mod node;
 mod observability;
 mod product;
 mod reconcile;
@@ -63,6 +64,7 @@ fn main() -> std::process::ExitCode {
         install::helm_install_rbac_leader_failover_and_metrics,
         install::secrets_only_where_a_namespace_grants_them,
         upgrade::upgrade_from_the_previous_release_writes_nothing,
+        node::chart_runs_on_a_real_node,
         distribution::cli_is_a_kubectl_plugin_with_completions_and_version,
         distribution::chart_packages_with_overrides_and_aggregated_roles,
         image::image_builds_reproducibly_and_runs_as_the_chart_runs_it,

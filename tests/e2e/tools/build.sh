@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the pinned control-plane tools (etcd, kube-apiserver, kube-controller-manager, kubectl,
-# helm) once into a cache outside the clone, keyed by go.mod/go.sum, and prints the directory
-# holding them.
+# helm; and, when asked, kubelet and kube-scheduler for the one-node cluster) once into a cache
+# outside the clone, keyed by go.mod/go.sum, and prints the directory holding them.
 # Idempotent: a second run with unchanged pins does nothing.
 #
 #   tests/e2e/tools/build.sh                      # all five (the test suite)
@@ -46,11 +46,13 @@ wait_for() { # pid seconds: 0 once the process has ended, 1 if still running aft
   return 1
 }
 for t in "${tools[@]}"; do
-  case "$t" in etcd|kube-apiserver|kube-controller-manager|kubectl|helm) ;; *) echo "unknown tool $t (one of ${all[*]})" >&2; exit 2 ;; esac
+  case "$t" in etcd|kube-apiserver|kube-controller-manager|kubectl|helm|kubelet|kube-scheduler) ;; *) echo "unknown tool $t (one of ${all[*]} kubelet kube-scheduler)" >&2; exit 2 ;; esac
 done
 build etcd go.etcd.io/etcd/server/v3
 build helm helm.sh/helm/v3/cmd/helm
 build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$ld"
 build kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$ld"
 build kubectl k8s.io/kubernetes/cmd/kubectl "$ld"
+build kubelet k8s.io/kubernetes/cmd/kubelet "$ld"
+build kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler "$ld"
 echo "$out"
