@@ -72,7 +72,7 @@ mkdir -p cni
 cat >cni/10-lso.conflist <<EOC
 {"cniVersion": "0.4.0", "name": "lso", "plugins": [
   {"type": "bridge", "bridge": "lso0", "isGateway": true, "ipMasq": false,
-   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.244.0.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+   "ipam": {"type": "host-local", "dataDir": "$D/ipam", "ranges": [[{"subnet": "10.244.0.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
   {"type": "portmap", "capabilities": {"portMappings": true}}]}
 EOC
 cat >containerd.toml <<EOC
