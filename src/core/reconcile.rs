@@ -145,6 +145,12 @@ async fn apply<K: Managed>(
         match (outcome, slot) {
             (Err(ReconcileError::Stale), Some(newer)) if !reread => {
                 (current, unproven) = trusted_status(&ctx.key, &newer);
+                // What the cache had not shown yet may be a failure for good (a refused submit
+                // recorded by the previous reconcile): the fresh object is judged as the cached
+                // one was, before anything is submitted.
+                if K::one_shot() && failed_for_good(&newer, &current) {
+                    return Ok(ctx.resync.hold(&newer, Action::await_change()));
+                }
                 fresh = Some(newer);
                 reread = true;
             }

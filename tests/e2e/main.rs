@@ -127,6 +127,7 @@ fn main() -> std::process::ExitCode {
         mps::crash_after_submit_submits_no_second_job,
         mps::one_submit_under_a_lagging_watch,
         mps::refused_submit_is_final_until_retried,
+        mps::refused_submit_stays_final_under_a_lagging_watch,
         mps::listed_job_failures_are_final,
         mps::unknown_state_backs_off,
         mps::rebuilt_cluster_submits_nothing,

@@ -523,3 +523,50 @@ pub async fn bad_jobs_are_refused(shared: Arc<Shared>) {
         "{err}"
     );
 }
+
+/// A refused submit stays final even when the watch lags: a reconcile that starts from an older
+/// cached copy (the create intent, not yet the refusal) is sent back to the API server's copy
+/// before any submit, and that copy is judged failed for good as the cached one would be.
+pub async fn refused_submit_stays_final_under_a_lagging_watch(shared: Arc<Shared>) {
+    use lso_sim::mps::store::{InputKind, TimeoutAnswer};
+    let client =
+        crate::lag::lagging_client(&shared, "mpssnapshotjobs", Duration::from_secs(6)).await;
+    let mut s = Scenario::new(shared, "mps-refused-lag").await;
+    s.mps.store.set_timeout_answer(TimeoutAnswer::SubmitError);
+    s.mps
+        .store
+        .put_object_of("media", "videos/huge.mp4", 60, InputKind::Slow);
+    s.create_secret("aliyun", &[("accessKey", AK), ("secretKey", SK)])
+        .await;
+    let mut settings = s.settings();
+    settings.resync = Duration::from_secs(2);
+    s.start_operator_with(client, settings, s.cloud());
+    let one = crate::harness::with(
+        job("videos/huge.mp4"),
+        serde_json::json!({"snapshot": {"timeMs": 1000, "interval": null, "num": null}}),
+    );
+    s.create_kind_json::<MpsSnapshotJob>("cover", one)
+        .await
+        .expect("create");
+    s.wait_kind::<MpsSnapshotJob>("cover", "Failed", "True", Some("CreateRefused"))
+        .await;
+    // A change of the object's Secret reconciles it at once, from a cache that has not yet seen
+    // the refusal (the object's watch lags 6 s).
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(s.client.clone(), &s.ns);
+    secrets
+        .patch(
+            "aliyun",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"metadata": {"labels": {"touched": "1"}}})),
+        )
+        .await
+        .expect("touch the Secret");
+    // The stale copies keep arriving for another 6 s: wait them out before counting.
+    let later = std::time::Instant::now() + Duration::from_secs(10);
+    eventually("the lagging events to drain", || async {
+        (std::time::Instant::now() > later).then_some(())
+    })
+    .await;
+    assert_eq!(s.mps_calls("submit_snapshot_job"), 1, "exactly one submit");
+}
