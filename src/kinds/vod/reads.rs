@@ -62,19 +62,13 @@ impl SharedReads {
         fresh: bool,
         since: Option<Instant>,
     ) -> Result<Option<AssetDetail>, ApiError> {
-        let floor = self.floor(since).filter(|_| !fresh);
-        if let Some(floor) = floor
-            && let Some((at, asset)) = self.lock().get(asset_id).and_then(|e| e.asset.clone())
-            && at >= floor
-        {
-            return Ok(asset);
-        }
-        let started = Instant::now();
-        let asset = self.client.show_asset(asset_id).await?;
-        if self.window.is_some() {
-            self.store(asset_id, |e| e.asset = Some((started, asset.clone())));
-        }
-        Ok(asset)
+        self.shared(
+            asset_id,
+            self.floor(since).filter(|_| !fresh),
+            |e| &mut e.asset,
+            self.client.show_asset(asset_id),
+        )
+        .await
     }
 
     /// The asset's tasks, as `show_asset` shares them.
@@ -84,19 +78,38 @@ impl SharedReads {
         fresh: bool,
         since: Option<Instant>,
     ) -> Result<Vec<ThumbnailTask>, ApiError> {
-        let floor = self.floor(since).filter(|_| !fresh);
-        if let Some(floor) = floor
-            && let Some((at, tasks)) = self.lock().get(asset_id).and_then(|e| e.tasks.clone())
-            && at >= floor
-        {
-            return Ok(tasks);
+        self.shared(
+            asset_id,
+            self.floor(since).filter(|_| !fresh),
+            |e| &mut e.tasks,
+            self.client.list_tasks(asset_id),
+        )
+        .await
+    }
+
+    /// The value `slot` holds for the asset when it was read at or after `floor`; otherwise
+    /// `read`'s, kept for the others.
+    async fn shared<T: Clone>(
+        &self,
+        asset_id: &str,
+        floor: Option<Instant>,
+        slot: impl Fn(&mut Entry) -> &mut Option<(Instant, T)>,
+        read: impl std::future::Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
+        if let Some(floor) = floor {
+            let mut entries = self.lock();
+            if let Some((at, value)) = entries.get_mut(asset_id).and_then(|e| slot(e).clone())
+                && at >= floor
+            {
+                return Ok(value);
+            }
         }
         let started = Instant::now();
-        let tasks = self.client.list_tasks(asset_id).await?;
+        let value = read.await?;
         if self.window.is_some() {
-            self.store(asset_id, |e| e.tasks = Some((started, tasks.clone())));
+            self.store(asset_id, |e| *slot(e) = Some((started, value.clone())));
         }
-        Ok(tasks)
+        Ok(value)
     }
 
     /// This client wrote to the asset: its reads are stale.
