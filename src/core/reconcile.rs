@@ -22,7 +22,7 @@ use super::context::Context;
 use super::error::ReconcileError;
 use super::managed::{
     Connector, Deleted, DeletionPolicy, External, FINALIZER, KindStatus, Managed, ManagementPolicy,
-    Purpose,
+    Ownership, Purpose,
 };
 use super::proof::{keep_unproven, trusted_status};
 use super::report::{Report, event, previous_reason, reason, write_status};
@@ -110,31 +110,15 @@ async fn apply<K: Managed>(
     let key = ObjectRef::from_obj(obj);
     // Only a record this operator can prove is acted on; an unproven one is kept aside.
     let (mut current, mut unproven) = trusted_status(&ctx.key, obj);
-    if obj.is_paused() {
-        // Paused objects make no upstream call; they keep their finalizer and their claim.
-        keep_unproven(&mut current, unproven.as_ref());
-        write_status(ctx, obj, &mut current, &Report::paused()).await?;
-        return Ok(ctx.resync.hold(obj, Action::await_change()));
-    }
-    // An object that failed for good (a refused submit, a failed job or task) is retried when
-    // the retry annotation takes a new value, for every kind. A one-shot object stays failed
-    // otherwise: no upstream call, no resubmit at a resync or after a restart.
-    match retry_due(obj, &current) {
-        Some(request) => {
-            write_status(ctx, obj, &mut current, &Report::retrying(request)).await?;
-            ctx.claims.release(obj);
-        }
-        None if K::one_shot() && failed_for_good(obj, &current) => {
-            return Ok(ctx.resync.hold(obj, Action::await_change()));
-        }
-        None => {}
-    }
     let limit = ctx.settings.reconcile_timeout;
-    // A sync that finds the cache behind the API server runs once more on the fresh object.
+    // A sync that finds the cache behind the API server runs once more on the fresh object,
+    // which passes the same gate first (a pause or a failure the cache had not shown yet).
     let mut fresh: Option<K> = None;
-    let mut reread = false;
     let outcome = loop {
         let target = fresh.as_ref().unwrap_or(obj);
+        if let Some(action) = gate(ctx, target, &mut current, unproven.as_ref()).await? {
+            return Ok(action);
+        }
         let mut slot = None;
         let outcome = tokio::time::timeout(
             limit,
@@ -143,16 +127,9 @@ async fn apply<K: Managed>(
         .await
         .unwrap_or(Err(ReconcileError::TimedOut(limit)));
         match (outcome, slot) {
-            (Err(ReconcileError::Stale), Some(newer)) if !reread => {
+            (Err(ReconcileError::Stale), Some(newer)) if fresh.is_none() => {
                 (current, unproven) = trusted_status(&ctx.key, &newer);
-                // What the cache had not shown yet may be a failure for good (a refused submit
-                // recorded by the previous reconcile): the fresh object is judged as the cached
-                // one was, before anything is submitted.
-                if K::one_shot() && failed_for_good(&newer, &current) {
-                    return Ok(ctx.resync.hold(&newer, Action::await_change()));
-                }
                 fresh = Some(newer);
-                reread = true;
             }
             (outcome, _) => break outcome,
         }
@@ -210,6 +187,37 @@ async fn apply<K: Managed>(
         && report.ownership.is_none();
     write_status(ctx, obj, &mut current, &report).await?;
     Ok(action)
+}
+
+/// What stops an object before any upstream call: a pause (recorded in status), or, for a
+/// one-shot object, a failure for good with no new retry request. A new retry request is
+/// recorded and lets the object through. `Some` is the action to return.
+async fn gate<K: Managed>(
+    ctx: &Context<K>,
+    obj: &K,
+    current: &mut K::Status,
+    unproven: Option<&Ownership>,
+) -> Result<Option<Action>, ReconcileError> {
+    if obj.is_paused() {
+        // Paused objects make no upstream call; they keep their finalizer and their claim.
+        keep_unproven(current, unproven);
+        write_status(ctx, obj, current, &Report::paused()).await?;
+        return Ok(Some(ctx.resync.hold(obj, Action::await_change())));
+    }
+    // An object that failed for good (a refused submit, a failed job or task) is retried when
+    // the retry annotation takes a new value, for every kind. A one-shot object stays failed
+    // otherwise: no upstream call, no resubmit at a resync or after a restart.
+    match retry_due(obj, current) {
+        Some(request) => {
+            write_status(ctx, obj, current, &Report::retrying(request)).await?;
+            ctx.claims.release(obj);
+            Ok(None)
+        }
+        None if K::one_shot() && failed_for_good(obj, current) => {
+            Ok(Some(ctx.resync.hold(obj, Action::await_change())))
+        }
+        None => Ok(None),
+    }
 }
 
 /// A new retry request on an object that failed for good.

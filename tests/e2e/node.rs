@@ -83,6 +83,18 @@ impl Cluster {
             .current_dir(repo))
     }
 
+    fn pod_names(&self) -> String {
+        let (_, out) = self.kubectl(&[
+            "-n",
+            "lso-system",
+            "get",
+            "pods",
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ]);
+        out
+    }
+
     fn lease_holder(&self) -> String {
         let (_, out) = self.kubectl(&[
             "-n",
@@ -348,14 +360,7 @@ spec:
     // A rolling update: new Pods, the Lease moves to one of them, the old Pods exit within
     // their grace period, and nothing is written twice.
     let before = cluster.lease_holder();
-    let (_, old_pods) = cluster.kubectl(&[
-        "-n",
-        "lso-system",
-        "get",
-        "pods",
-        "-o",
-        "jsonpath={.items[*].metadata.name}",
-    ]);
+    let old_pods = cluster.pod_names();
     let (ok, out) = cluster.helm(
         &repo,
         &[
@@ -381,14 +386,7 @@ spec:
     })
     .await;
     eventually("the old Pods to exit", || async {
-        let (_, pods) = cluster.kubectl(&[
-            "-n",
-            "lso-system",
-            "get",
-            "pods",
-            "-o",
-            "jsonpath={.items[*].metadata.name}",
-        ]);
+        let pods = cluster.pod_names();
         old_pods
             .split_whitespace()
             .all(|p| !pods.split_whitespace().any(|q| q == p))
